@@ -1,0 +1,1 @@
+"""The ``openai`` SDK: client construction, chat tool calls, fine-tuning."""

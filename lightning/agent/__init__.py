@@ -1,0 +1,1 @@
+"""The reference MCP analytics agent the workshop drives (``POST /message``)."""

@@ -1,0 +1,130 @@
+"""The composition root: builds adapters from ``Settings``, lazily, in one place.
+
+Entry points (CLI, Functions, agent, local loop) ask a ``Container`` for the
+ports they need. Adapters are imported only when first used, so importing an
+entry point never touches an SDK or the network. Each adapter builds itself
+with ``from_settings(settings)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from lightning.config import Settings, get_settings
+from lightning.domain.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from lightning.ports.agents import AgentRegistry
+    from lightning.ports.chat import ChatModel
+    from lightning.ports.datasets import BlobStore, DatasetStore
+    from lightning.ports.deploy import ModelDeployer
+    from lightning.ports.episodes import EpisodeStore
+    from lightning.ports.evaluator import Evaluator
+    from lightning.ports.finetune import FineTuneProvider
+    from lightning.ports.models import ModelRegistry
+    from lightning.ports.queue import Queue
+    from lightning.ports.rollout import AgentRollout
+    from lightning.ports.runs import RunStore
+
+
+def _build(path: str, settings: Settings, **kwargs: Any) -> Any:
+    module_name, _, class_name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls.from_settings(settings, **kwargs)
+
+
+class Container:
+    """Ports wired from settings; each built once, on first use."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    @property
+    def _cosmos(self) -> bool:
+        store = self.settings.lightning_store
+        if store == "cosmos":
+            return True
+        if store.startswith("sqlite:///"):
+            return False
+        raise ConfigurationError(f"LIGHTNING_STORE must be sqlite:///PATH or cosmos, got {store!r}")
+
+    def _store(self, sqlite_path: str, cosmos_path: str) -> Any:
+        return _build(cosmos_path if self._cosmos else sqlite_path, self.settings)
+
+    @cached_property
+    def episodes(self) -> EpisodeStore:
+        return self._store(
+            "lightning.adapters.sqlite.episodes.SqliteEpisodeStore",
+            "lightning.adapters.cosmos.episodes.CosmosEpisodeStore",
+        )  # type: ignore[no-any-return]
+
+    @cached_property
+    def datasets(self) -> DatasetStore:
+        return self._store(
+            "lightning.adapters.sqlite.datasets.SqliteDatasetStore",
+            "lightning.adapters.cosmos.datasets.CosmosDatasetStore",
+        )  # type: ignore[no-any-return]
+
+    @cached_property
+    def runs(self) -> RunStore:
+        return self._store(
+            "lightning.adapters.sqlite.runs.SqliteRunStore",
+            "lightning.adapters.cosmos.runs.CosmosRunStore",
+        )  # type: ignore[no-any-return]
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        return self._store(
+            "lightning.adapters.sqlite.models.SqliteModelRegistry",
+            "lightning.adapters.cosmos.models.CosmosModelRegistry",
+        )  # type: ignore[no-any-return]
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        if self.settings.lightning_blob == "azure":
+            return _build("lightning.adapters.blob.azure.AzureBlobStore", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.blob.local.LocalBlobStore", self.settings)  # type: ignore[no-any-return]
+
+    @cached_property
+    def queue(self) -> Queue:
+        if self.settings.lightning_queue == "servicebus":
+            return _build("lightning.adapters.servicebus.queue.ServiceBusQueue", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.sqlite.queue.SqliteQueue", self.settings)  # type: ignore[no-any-return]
+
+    @cached_property
+    def agents(self) -> AgentRegistry:
+        return _build("lightning.adapters.registry.yaml_registry.YamlAgentRegistry", self.settings)  # type: ignore[no-any-return]
+
+    def evaluator(self, name: str | None = None) -> Evaluator:
+        """``task_adherence`` uses the judge when one is configured, the rubric otherwise; ``rubric`` forces it."""
+        name = name or self.settings.lightning_evaluator
+        if name not in {"task_adherence", "rubric"}:
+            from lightning.domain.errors import InvalidInput
+
+            raise InvalidInput(
+                f"unknown evaluator {name!r}; choose task_adherence or rubric", field="evaluator"
+            )
+        judge = self.settings.azure_openai_endpoint and self.settings.azure_openai_judge_deployment
+        if name == "task_adherence" and judge:
+            return _build("lightning.adapters.evaluators.judge.TaskAdherenceJudge", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.evaluators.rubric.RubricEvaluator", self.settings)  # type: ignore[no-any-return]
+
+    @cached_property
+    def fine_tuning(self) -> FineTuneProvider:
+        return _build("lightning.adapters.openai.finetune.OpenAIFineTuneProvider", self.settings)  # type: ignore[no-any-return]
+
+    @cached_property
+    def chat(self) -> ChatModel:
+        return _build("lightning.adapters.openai.chat.OpenAIChatModel", self.settings)  # type: ignore[no-any-return]
+
+    @cached_property
+    def deployer(self) -> ModelDeployer:
+        if self.settings.trainer == "azure-openai":
+            return _build("lightning.adapters.azure_openai.deployments.AzureOpenAIDeployer", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.azure_openai.deployments.ServedAsIsDeployer", self.settings)  # type: ignore[no-any-return]
+
+    @cached_property
+    def rollout(self) -> AgentRollout:
+        return _build("lightning.adapters.kubernetes.rollout.KubernetesRollout", self.settings)  # type: ignore[no-any-return]

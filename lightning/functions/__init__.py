@@ -1,0 +1,1 @@
+"""Azure Functions blueprints, one per area, registered by ``function_app.py``."""

@@ -1,0 +1,1 @@
+"""Ports: the protocols services depend on. Adapters implement them; tests fake them."""

@@ -1,0 +1,80 @@
+"""EpisodeStore: where episodes live (SQLite by default, Cosmos DB ``rl_episodes`` in Azure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightning.domain.episode import Episode, Label
+
+
+class EpisodeQuery(BaseModel):
+    """Filters for listing episodes. ``labeled=None`` means both."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str | None = None
+    labeled: bool | None = None
+    since: datetime | None = Field(default=None, description="timestamp >= since")
+    until: datetime | None = Field(default=None, description="timestamp < until")
+    model_version: str | None = None
+    min_reward: float | None = None
+    limit: int | None = Field(default=None, ge=1)
+    order: Literal["newest", "oldest"] = "newest"
+
+
+class LabelWrite(BaseModel):
+    """One label to write, guarded by the etag the writer last saw (None: write unconditionally)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    episode_id: str
+    agent_id: str
+    label: Label
+    expected_etag: str | None = None
+
+
+class LabelWriteOutcome(BaseModel):
+    written: list[str] = Field(default_factory=list, description="Episode ids written.")
+    conflicts: list[str] = Field(default_factory=list, description="Episode ids whose etag was stale.")
+    missing: list[str] = Field(default_factory=list, description="Episode ids that do not exist.")
+
+
+class ChangeBatch(BaseModel):
+    """Episodes changed after a cursor, oldest change first, and the cursor to pass next time."""
+
+    episodes: list[Episode]
+    cursor: int
+
+
+class EpisodeStore(Protocol):
+    def add(self, episodes: Sequence[Episode]) -> int:
+        """Insert episodes whose id is new; existing ids are left as they are. Returns how many were new."""
+        ...
+
+    def get(self, episode_id: str, *, agent_id: str | None = None) -> Episode:
+        """The episode with its current etag, or ``NotFound``."""
+        ...
+
+    def query(self, query: EpisodeQuery) -> Iterator[Episode]:
+        """Stream episodes matching ``query`` (never loads everything at once)."""
+        ...
+
+    def count(self, query: EpisodeQuery) -> int: ...
+
+    def save_label(
+        self, episode_id: str, label: Label, *, agent_id: str | None = None, expected_etag: str | None = None
+    ) -> Episode:
+        """Write a label; ``Conflict`` when ``expected_etag`` is stale, ``NotFound`` when missing."""
+        ...
+
+    def save_labels(self, writes: Sequence[LabelWrite]) -> LabelWriteOutcome:
+        """Write many labels at once (one transaction where the backend has them); never raises on conflicts."""
+        ...
+
+    def changes_since(self, cursor: int, *, limit: int = 1000) -> ChangeBatch:
+        """Episodes inserted or changed after ``cursor`` (the local stand-in for the Cosmos change feed)."""
+        ...

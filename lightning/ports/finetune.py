@@ -1,0 +1,69 @@
+"""FineTuneProvider: the OpenAI fine-tuning API (Azure OpenAI, OpenAI, or the local model server)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from lightning.domain.training import Hyperparameters
+
+
+class ProviderEvent(BaseModel):
+    created_at: datetime
+    level: str = "info"
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProviderJob(BaseModel):
+    """The provider's view of a job, normalised."""
+
+    job_id: str
+    status: str = Field(description="validating_files | queued | running | succeeded | failed | cancelled")
+    model: str
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    error: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    result_files: list[str] = Field(default_factory=list)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    events: list[ProviderEvent] = Field(default_factory=list, description="Newest last.")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="step, total_steps, train_loss, ...")
+
+
+class FineTuneProvider(Protocol):
+    name: str
+
+    def upload_file(self, path: Path) -> str:
+        """Upload a JSONL file with purpose fine-tune; returns the file id."""
+        ...
+
+    def wait_for_file(self, file_id: str, *, timeout: float = 600.0) -> None:
+        """Block until the file is processed; ``ProviderError`` if the provider rejected it."""
+        ...
+
+    def create_job(
+        self,
+        *,
+        base_model: str,
+        training_file: str,
+        validation_file: str | None,
+        hyperparameters: Hyperparameters,
+        suffix: str | None,
+        seed: int | None,
+        idempotency_key: str,
+    ) -> ProviderJob: ...
+
+    def find_job(self, idempotency_key: str) -> ProviderJob | None:
+        """A job created earlier with this key (stored in the job's metadata), if any."""
+        ...
+
+    def get_job(self, job_id: str) -> ProviderJob:
+        """Job with recent events and the latest metrics."""
+        ...
+
+    def cancel_job(self, job_id: str) -> ProviderJob: ...

@@ -1,0 +1,1 @@
+"""Session fixture for the model_server local server (filled in by the issue that needs it)."""
