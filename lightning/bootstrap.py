@@ -18,6 +18,7 @@ from lightning.domain.errors import ConfigurationError
 if TYPE_CHECKING:
     from lightning.ports.agents import AgentRegistry
     from lightning.ports.chat import ChatModel
+    from lightning.ports.cursors import CursorStore
     from lightning.ports.datasets import BlobStore, DatasetStore
     from lightning.ports.deploy import ModelDeployer
     from lightning.ports.episodes import EpisodeStore
@@ -80,6 +81,11 @@ class Container:
             "lightning.adapters.sqlite.models.SqliteModelRegistry",
             "lightning.adapters.cosmos.models.CosmosModelRegistry",
         )  # type: ignore[no-any-return]
+
+    @cached_property
+    def cursors(self) -> CursorStore:
+        """Local-loop positions; kept in the embedded store even when episodes live in Cosmos."""
+        return _build("lightning.adapters.sqlite.cursors.SqliteCursorStore", self.settings)  # type: ignore[no-any-return]
 
     @cached_property
     def blobs(self) -> BlobStore:
