@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         return Path(self.lightning_store.removeprefix("sqlite:///"))
 
     @property
+    def embedded_db_path(self) -> Path:
+        """The SQLite file for embedded parts (local queue, loop cursors), whichever store holds episodes."""
+        if self.lightning_store.startswith("sqlite:///"):
+            return self.sqlite_path
+        return self.lightning_home / "lightning.db"
+
+    @property
     def datasets_dir(self) -> Path:
         return self.lightning_home / "datasets"
 

@@ -15,7 +15,7 @@ class SqliteCursorStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqliteCursorStore:
-        return cls(shared_database(settings.sqlite_path))
+        return cls(shared_database(settings.embedded_db_path))
 
     def get(self, name: str) -> int:
         row = self._db.connection().execute("SELECT position FROM cursors WHERE name = ?", (name,)).fetchone()
