@@ -1,0 +1,347 @@
+"""Labeling: rewards on episodes, by a person or by an evaluator.
+
+Called by the CLI (``label-episode``, ``label-batch``), the HTTP endpoints, and the
+loop hosts (the Cosmos change-feed Function and the local ``run-loop``) through
+``label_new_episodes``.
+
+Rules kept here:
+
+* A human label always wins: auto-labeling never overwrites a label whose source is
+  ``human``, and every auto-label write is guarded by the etag read with the episode, so
+  a person labeling at the same moment wins the race (the evaluator's write is skipped).
+* One bad episode never stops a batch: its failure is recorded in the report and the
+  batch goes on.
+* ``min_score`` never filters what is written: every scored episode gets its reward
+  stored (so datasets can choose their own threshold later). It only decides what the
+  report counts as *accepted for training* (score ≥ min_score) — the workshop's
+  ``label-batch --min-score 0.7`` matches ``build-dataset --min-reward 0.7``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lightning.domain.agent import AgentDefinition
+from lightning.domain.episode import Episode, Label, check_reward, parse_reward, utcnow
+from lightning.domain.errors import Conflict, InvalidInput, NotFound
+from lightning.ports.agents import AgentRegistry
+from lightning.ports.episodes import EpisodeQuery, EpisodeStore, LabelWrite
+from lightning.ports.evaluator import Evaluation, Evaluator
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+"""Called with how many more episodes were handled (for progress bars)."""
+
+MAX_REASON_CHARS = 2000
+
+
+class LabelFailure(BaseModel):
+    """One episode a batch did not label, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    episode_id: str
+    kind: Literal[
+        "failed",  # the evaluator raised or returned something unusable
+        "skipped",  # human-labeled, already labeled, or changed while we were scoring it
+    ]
+    reason: str
+
+
+class LabelReport(BaseModel):
+    """What a labeling run did."""
+
+    agent_id: str | None = Field(default=None, description="The agent labeled (None: several, from a feed).")
+    evaluator: str | None = None
+    evaluator_version: str | None = None
+    min_score: float | None = Field(default=None, description="Scores at/above it count as accepted.")
+    selected: int = Field(default=0, description="Episodes considered.")
+    labeled: int = Field(default=0, description="Episodes that got a reward.")
+    skipped: int = Field(default=0, description="Human-labeled, already labeled, or changed meanwhile.")
+    failed: int = Field(default=0, description="Episodes the evaluator could not score (see failures).")
+    accepted: int = Field(default=0, description="Labeled episodes scoring >= min_score (all when unset).")
+    score_total: float = Field(default=0.0, exclude=True)
+    failures: list[LabelFailure] = Field(default_factory=list, description="Failed and skipped episodes.")
+    stopped: str | None = Field(default=None, description="Why the run stopped early, if it did.")
+
+    @property
+    def average_score(self) -> float | None:
+        return round(self.score_total / self.labeled, 4) if self.labeled else None
+
+    def summary(self) -> dict[str, object]:
+        """The report as a plain dict (adds ``average_score``)."""
+        data = self.model_dump(mode="json")
+        data["average_score"] = self.average_score
+        return data
+
+
+class LabelingPolicy(BaseModel):
+    """Knobs of automatic labeling, shared by ``label_batch`` and ``label_new_episodes``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_score: float | None = Field(
+        default=None, description="Accepted-for-training threshold (report only)."
+    )
+    chunk_size: int = Field(default=500, ge=1, description="Label writes per store call.")
+    max_consecutive_failures: int = Field(
+        default=50, ge=1, description="Stop after this many evaluator failures in a row (judge down)."
+    )
+    labeled_by: str | None = Field(default=None, description="Recorded on labels (default evaluator:NAME).")
+
+    @field_validator("min_score")
+    @classmethod
+    def _valid_min_score(cls, value: float | None) -> float | None:
+        return None if value is None else check_min_score(value)
+
+
+def check_min_score(value: float) -> float:
+    try:
+        return check_reward(value)
+    except ValueError as exc:
+        raise InvalidInput(f"--min-score: {exc}", field="min_score") from None
+
+
+# --- human labels --------------------------------------------------------------------------------
+def label_episode(
+    episode_id: str,
+    reward: object,
+    *,
+    store: EpisodeStore,
+    reason: str = "",
+    labeled_by: str = "unknown",
+    agent_id: str | None = None,
+) -> Episode:
+    """Store a person's reward on one episode and return the labeled episode.
+
+    ``reward`` is user input (a CLI string, a JSON number) and is validated: a finite number
+    in [0, 1] or ``InvalidInput``. Unknown episode → ``NotFound``. A human label wins over a
+    concurrent auto-label: on an etag conflict the episode is read again and the write retried.
+    """
+    score = parse_reward(reward)
+    if len(reason) > MAX_REASON_CHARS:
+        raise InvalidInput(f"--reason is too long ({len(reason)} characters, at most {MAX_REASON_CHARS})")
+    label = Label(source="human", score=score, reason=reason, labeled_at=utcnow(), labeled_by=labeled_by)
+    for _attempt in range(5):
+        current = store.get(episode_id, agent_id=agent_id)
+        try:
+            return store.save_label(episode_id, label, agent_id=agent_id, expected_etag=current.etag)
+        except Conflict:
+            continue
+    raise Conflict(f"episode {episode_id!r} keeps changing; try again", ident=episode_id)
+
+
+# --- automatic labels ----------------------------------------------------------------------------
+def _auto_label(evaluation: Evaluation, labeled_by: str) -> Label:
+    return Label(
+        source="auto",
+        score=evaluation.score,
+        reason=evaluation.reason[:MAX_REASON_CHARS],
+        evaluator=evaluation.evaluator,
+        evaluator_version=evaluation.evaluator_version,
+        labeled_at=utcnow(),
+        labeled_by=labeled_by,
+        expected_tool=evaluation.expected_tool,
+        tool_correct=evaluation.tool_correct,
+        complete=evaluation.complete,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class _Labeler:
+    """Scores episodes and writes their labels in chunks, filling one report."""
+
+    def __init__(
+        self, *, store: EpisodeStore, evaluator: Evaluator, policy: LabelingPolicy, report: LabelReport
+    ) -> None:
+        self.store = store
+        self.evaluator = evaluator
+        self.policy = policy
+        self.report = report
+        self.labeled_by = policy.labeled_by or f"evaluator:{evaluator.name}"
+        self.pending: list[tuple[LabelWrite, float]] = []
+        self.consecutive_failures = 0
+
+    def fail(self, episode_id: str, kind: Literal["failed", "skipped"], reason: str) -> None:
+        if kind == "failed":
+            self.report.failed += 1
+        else:
+            self.report.skipped += 1
+        self.report.failures.append(LabelFailure(episode_id=episode_id, kind=kind, reason=reason))
+
+    def handle(self, episode: Episode, agent: AgentDefinition) -> None:
+        self.report.selected += 1
+        if episode.human_labeled:
+            self.fail(episode.id, "skipped", "labeled by a person; human labels are never overwritten")
+            return
+        try:
+            evaluation = self.evaluator.evaluate(episode, agent)
+            label = _auto_label(evaluation, self.labeled_by)
+        except Exception as exc:  # one bad episode (or one judge refusal) must not stop the batch
+            logger.warning(
+                "evaluator %s failed on episode %s: %s",
+                self.evaluator.name,
+                episode.id,
+                _one_line(exc),
+                extra={"episode_id": episode.id, "agent_id": episode.agent_id},
+            )
+            self.fail(episode.id, "failed", _one_line(exc))
+            self.consecutive_failures += 1
+            if self.consecutive_failures >= self.policy.max_consecutive_failures:
+                self.report.stopped = (
+                    f"stopped after {self.consecutive_failures} failures in a row "
+                    f"(last: {_one_line(exc)}); fix the evaluator and run again"
+                )
+            return
+        self.consecutive_failures = 0
+        write = LabelWrite(
+            episode_id=episode.id, agent_id=episode.agent_id, label=label, expected_etag=episode.etag
+        )
+        self.pending.append((write, label.score))
+        if len(self.pending) >= self.policy.chunk_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        chunk, self.pending = self.pending, []
+        outcome = self.store.save_labels([write for write, _ in chunk])
+        written = set(outcome.written)
+        conflicts = set(outcome.conflicts)
+        for write, score in chunk:
+            if write.episode_id in written:
+                self.report.labeled += 1
+                self.report.score_total += score
+                if self.policy.min_score is None or score >= self.policy.min_score:
+                    self.report.accepted += 1
+            elif write.episode_id in conflicts:
+                self.fail(
+                    write.episode_id, "skipped", "changed while it was being scored (a person labeled it?)"
+                )
+            else:
+                self.fail(write.episode_id, "skipped", "no longer in the store")
+
+
+def label_batch(
+    *,
+    store: EpisodeStore,
+    agents: AgentRegistry,
+    evaluator: Evaluator,
+    agent_id: str,
+    limit: int | None = None,
+    policy: LabelingPolicy | None = None,
+    relabel: bool = False,
+    on_progress: Progress | None = None,
+) -> LabelReport:
+    """Auto-label an agent's unlabeled episodes, oldest first, up to ``limit``.
+
+    ``relabel=True`` also re-scores episodes an evaluator labeled before (never human ones).
+    Unknown agent → ``NotFound`` listing the registered agents. Writes go through
+    ``store.save_labels`` in chunks of ``policy.chunk_size``, each guarded by the etag read.
+    """
+    policy = policy or LabelingPolicy()
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, got {limit}", field="limit")
+    agent = agents.get(agent_id)
+    report = LabelReport(
+        agent_id=agent_id,
+        evaluator=evaluator.name,
+        evaluator_version=evaluator.version,
+        min_score=policy.min_score,
+    )
+    labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report)
+    query = EpisodeQuery(agent_id=agent_id, labeled=None if relabel else False, limit=limit, order="oldest")
+    done = 0
+    for episode in store.query(query):
+        labeler.handle(episode, agent)
+        done += 1
+        if on_progress is not None and done % 100 == 0:
+            on_progress(100)
+        if report.stopped:
+            break
+    labeler.flush()
+    if on_progress is not None and done % 100:
+        on_progress(done % 100)
+    return report
+
+
+def label_new_episodes(
+    episodes: Iterable[Episode],
+    *,
+    store: EpisodeStore,
+    agents: AgentRegistry,
+    evaluator: Evaluator,
+    policy: LabelingPolicy | None = None,
+) -> LabelReport:
+    """The loop step: label the unlabeled ones among freshly changed episodes.
+
+    Signature for the hosts: ``label_new_episodes(episodes, *, store, agents, evaluator,
+    policy=None) -> LabelReport``. ``episodes`` is what the trigger delivered (Cosmos change-feed
+    documents parsed into ``Episode`` — keep ``_etag`` as ``etag`` — or ``ChangeBatch.episodes``).
+
+    Already-labeled episodes are ignored (so this step's own writes, which come back through
+    the feed, do not loop). Episodes without an etag are read again first, so a label that
+    arrived after the feed snapshot is never overwritten. Episodes of unknown agents and
+    evaluator failures are recorded in the report, never raised.
+    """
+    policy = policy or LabelingPolicy()
+    report = LabelReport(
+        evaluator=evaluator.name, evaluator_version=evaluator.version, min_score=policy.min_score
+    )
+    labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report)
+    known: dict[str, AgentDefinition | None] = {}
+    for episode in episodes:
+        if episode.labeled or episode.human_labeled:
+            continue
+        if episode.etag is None:
+            try:
+                episode = store.get(episode.id, agent_id=episode.agent_id)
+            except NotFound:
+                continue
+            if episode.labeled:
+                continue
+        if episode.agent_id not in known:
+            try:
+                known[episode.agent_id] = agents.get(episode.agent_id)
+            except NotFound:
+                known[episode.agent_id] = None
+        agent = known[episode.agent_id]
+        if agent is None:
+            report.selected += 1
+            labeler.fail(episode.id, "failed", f"agent {episode.agent_id!r} is not registered")
+            continue
+        labeler.handle(episode, agent)
+        if report.stopped:
+            break
+    labeler.flush()
+    if report.failed:
+        logger.warning("labeling: %d episode(s) failed", report.failed, extra={"count": report.failed})
+    return report
+
+
+def labels_needed(
+    store: EpisodeStore, *, agent_id: str, limit: int | None = None, relabel: bool = False
+) -> int:
+    """How many episodes ``label_batch`` would consider (for a progress bar's total)."""
+    return store.count(EpisodeQuery(agent_id=agent_id, labeled=None if relabel else False, limit=limit))
+
+
+__all__ = [
+    "LabelFailure",
+    "LabelReport",
+    "LabelingPolicy",
+    "check_min_score",
+    "label_batch",
+    "label_episode",
+    "label_new_episodes",
+    "labels_needed",
+]
