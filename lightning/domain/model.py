@@ -1,4 +1,9 @@
-"""Model versions, promotion decisions and evaluation figures."""
+"""Model versions, promotion decisions and evaluation figures.
+
+Used by the promotion and evaluation services (``lightning/services/promotion.py``,
+``lightning/services/evaluation.py``) and stored by the ModelRegistry adapters.
+``decide_promotion`` is the promotion gate's pure rule.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,29 @@ ModelStatus = Literal[
     "retired",  # was active, replaced by a newer one or rolled back
     "rejected",  # the promotion gate refused it
     "failed",  # deployment or rollout failed
+    "rolled_back",  # was active, then rolled back; automatic rollback never returns to it
 ]
+
+EvalSource = Literal[
+    "validation",  # the training dataset's validation split (never trained on)
+    "recent",  # a recent labeled episode the candidate's dataset did not contain
+    "dataset",  # the validation split of a dataset named by the user (``evaluate --dataset``)
+    "queries",  # a request from a file (``evaluate --queries``)
+]
+
+
+class EvalRequest(BaseModel):
+    """One held-out request to replay against a model, with what a good answer looks like when known."""
+
+    model_config = ConfigDict(frozen=True)
+
+    query: str = Field(min_length=1)
+    expected_tool: str | None = Field(default=None, description="The right tool, when a label says so.")
+    expected_arguments: dict[str, Any] | None = Field(
+        default=None, description="The arguments of a known-good answer (for argument exact match)."
+    )
+    episode_id: str | None = Field(default=None, description="The episode the request comes from.")
+    source: EvalSource = "queries"
 
 
 class EvaluationSummary(BaseModel):
@@ -75,3 +102,44 @@ class ModelVersion(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     etag: str | None = Field(default=None, exclude=True)
+
+    @property
+    def served_name(self) -> str:
+        """What agents call: the deployment when there is one, else the model itself."""
+        return self.deployment_name or self.model_name
+
+
+def decide_promotion(
+    candidate: EvaluationSummary, baseline: EvaluationSummary, *, tolerance: float
+) -> PromotionDecision:
+    """The gate: promote only if the candidate is not worse than the baseline beyond ``tolerance``
+    on tool-selection accuracy and on average reward (both measured on the same held-out requests)."""
+    if candidate.examples == 0 or baseline.examples == 0:
+        return PromotionDecision(
+            promote=False,
+            reason="no held-out requests were evaluated: label more episodes or build a dataset with a "
+            "validation split, or pass --force",
+            candidate=candidate,
+            baseline=baseline,
+            tolerance=tolerance,
+        )
+    problems: list[str] = []
+    if candidate.tool_accuracy < baseline.tool_accuracy - tolerance:
+        problems.append(
+            f"tool accuracy {candidate.tool_accuracy:.3f} < baseline {baseline.tool_accuracy:.3f} - {tolerance:g}"
+        )
+    if candidate.avg_reward < baseline.avg_reward - tolerance:
+        problems.append(
+            f"average reward {candidate.avg_reward:.3f} < baseline {baseline.avg_reward:.3f} - {tolerance:g}"
+        )
+    if problems:
+        reason = "candidate is worse than " + baseline.model + ": " + "; ".join(problems)
+    else:
+        reason = (
+            f"candidate is not worse than {baseline.model} within tolerance {tolerance:g} "
+            f"(tool accuracy {candidate.tool_accuracy:.3f} vs {baseline.tool_accuracy:.3f}, "
+            f"average reward {candidate.avg_reward:.3f} vs {baseline.avg_reward:.3f})"
+        )
+    return PromotionDecision(
+        promote=not problems, reason=reason, candidate=candidate, baseline=baseline, tolerance=tolerance
+    )

@@ -1,0 +1,646 @@
+"""Promotion: register a fine-tuned model, deploy it, gate it, activate it, roll it out — and roll back.
+
+Callers:
+- the CLI (``promote-model``, ``rollback``) through ``promote_model`` and ``rollback``;
+- both loop hosts (the Functions ``fine-tune-done`` handler and the local ``run-loop``) through
+  ``promote_and_roll_out(message, ...)``.
+
+The steps of a promotion, each recorded on the ``ModelVersion``:
+
+1. register — the version and its lineage (training run → dataset name + sha256 → episode count;
+   the episode ids are in the dataset manifest). A model no training run produced has no lineage
+   and is refused unless ``force`` (which also skips the gate, and is recorded);
+2. deploy — ``ModelDeployer`` (an Azure OpenAI deployment, or nothing for the local server);
+3. gate — the candidate and the current active model (the base model when none is active) are
+   replayed on the same held-out requests and scored by the same evaluator
+   (``lightning/services/evaluation.py``); the candidate must not be worse on tool accuracy or
+   average reward beyond ``tolerance``. Refused → status ``rejected``, decision stored;
+4. roll out — ``AgentRollout`` sets ``USE_TUNED_MODEL=true`` and ``TUNED_MODEL_NAME=<deployment>``
+   (and restarts); a rollout that fails is reverted by the adapter and the version is ``failed``;
+5. activate — only after the rollout succeeded, so a crash in between is repaired by simply
+   delivering the message again (the version is not active yet, so the step runs again).
+
+Order matters for idempotency: a version whose status is ``active`` is never rolled out twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightning.domain.agent import AgentDefinition
+from lightning.domain.episode import utcnow
+from lightning.domain.errors import Conflict, InvalidInput, LightningError, NotFound
+from lightning.domain.messages import FineTuneDone
+from lightning.domain.model import ModelVersion, PromotionDecision, decide_promotion
+from lightning.domain.training import TrainingRun
+from lightning.ports.agents import AgentRegistry
+from lightning.ports.chat import ChatModel
+from lightning.ports.datasets import DatasetStore
+from lightning.ports.deploy import ModelDeployer
+from lightning.ports.episodes import EpisodeStore
+from lightning.ports.evaluator import Evaluator
+from lightning.ports.models import ModelRegistry
+from lightning.ports.rollout import AgentRollout, RolloutResult
+from lightning.ports.runs import RunStore
+from lightning.services.evaluation import ToolRunner, evaluate_model, held_out_requests
+
+logger = logging.getLogger(__name__)
+
+USE_TUNED_MODEL = "USE_TUNED_MODEL"
+TUNED_MODEL_NAME = "TUNED_MODEL_NAME"
+LOOP_USER = "lightning-loop"
+_RUN_SCAN_LIMIT = 1000  # runs of one agent searched for the one that produced a model
+
+
+class PromotionPolicy(BaseModel):
+    """The knobs of a promotion (from ``Settings``: promotion_tolerance, gate_recent_episodes, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tolerance: float = Field(default=0.02, ge=0, le=1, description="How much worse the candidate may be.")
+    recent_episodes: int = Field(default=200, ge=0, description="Recent labeled episodes added to the gate.")
+    min_reward: float = Field(
+        default=0.7, ge=0, le=1, description="Reward at which an episode vouches for its answer."
+    )
+    base_model: str = Field(default="local-base", description="What agents use when no version is active.")
+    rollout_enabled: bool = True
+    namespace: str | None = Field(default=None, description="Overrides the agent definition's namespace.")
+
+
+class PromotionRequest(BaseModel):
+    """``promote-model`` as a value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str
+    model_name: str = Field(min_length=1)
+    mark_active: bool = False
+    force: bool = False
+    dry_run: bool = False
+    promoted_by: str = LOOP_USER
+
+
+PromotionAction = Literal[
+    "promoted",  # gate passed (or forced), rolled out and active
+    "deployed",  # gate passed, not marked active (no --mark-active)
+    "rejected",  # the gate refused it
+    "rollout_failed",  # the rollout failed and was reverted; the version is failed
+    "already_active",  # nothing to do: this version is the active one
+    "skipped",  # the loop saw a version it must not retry (rejected, failed, retired...)
+    "dry_run",  # evaluated only; nothing changed
+]
+
+
+class PromotionOutcome(BaseModel):
+    """What a promotion did, for printing and for the loop's logs."""
+
+    action: PromotionAction
+    message: str
+    version: ModelVersion | None = None
+    decision: PromotionDecision | None = None
+    rollout: RolloutResult | None = None
+    env: dict[str, str | None] = Field(default_factory=dict, description="Agent env set (or that would be).")
+    target: str | None = Field(default=None, description="namespace/deployment of the agent.")
+
+
+class RollbackOutcome(BaseModel):
+    ok: bool
+    message: str
+    from_version: ModelVersion | None = None
+    to_version: ModelVersion | None = Field(default=None, description="None: back to the base model.")
+    env: dict[str, str | None] = Field(default_factory=dict)
+    rollout: RolloutResult | None = None
+
+
+def tuned_env(version: ModelVersion | None) -> dict[str, str | None]:
+    """The agent env for a version; ``None`` means the base model (``TUNED_MODEL_NAME`` removed)."""
+    if version is None:
+        return {USE_TUNED_MODEL: "false", TUNED_MODEL_NAME: None}
+    return {USE_TUNED_MODEL: "true", TUNED_MODEL_NAME: version.served_name}
+
+
+def default_deployment_name(agent_id: str, version: int) -> str:
+    """Azure deployment names allow letters, digits, ``-``, ``_`` and ``.``, up to 64 characters."""
+    base = re.sub(r"[^A-Za-z0-9_.-]", "-", agent_id)[:56].strip("-.") or "agent"
+    return f"{base}-v{version}"
+
+
+def find_run(runs: RunStore, agent_id: str, model_name: str) -> TrainingRun | None:
+    """The training run that produced ``model_name`` for ``agent_id`` (newest first)."""
+    for run in runs.list(agent_id=agent_id, limit=_RUN_SCAN_LIMIT):
+        if run.fine_tuned_model == model_name:
+            return run
+    return None
+
+
+def _find_version(models: ModelRegistry, agent_id: str, name: str) -> ModelVersion | None:
+    try:
+        return models.get(agent_id, name)
+    except NotFound:
+        return None
+
+
+def _register(
+    models: ModelRegistry,
+    datasets: DatasetStore,
+    agent_id: str,
+    model_name: str,
+    run: TrainingRun | None,
+) -> ModelVersion:
+    dataset_sha = run.dataset_sha256 if run else None
+    episode_count: int | None = None
+    if run is not None:
+        manifest = datasets.find(run.dataset_name)
+        if manifest is not None:
+            episode_count = manifest.episode_count
+            dataset_sha = manifest.content_sha256
+    # Two promoters may race for the same version number: the registry refuses the loser, who retries.
+    for _ in range(5):
+        number = models.next_version(agent_id)
+        candidate = ModelVersion(
+            id=f"{agent_id}:v{number}",
+            agent_id=agent_id,
+            version=number,
+            model_name=model_name,
+            run_id=run.id if run else None,
+            job_id=run.job_id if run else None,
+            dataset_name=run.dataset_name if run else None,
+            dataset_sha256=dataset_sha,
+            episode_count=episode_count,
+        )
+        try:
+            version, created = models.register(candidate)
+        except Conflict:
+            continue
+        if created:
+            logger.info("registered %s (%s)", version.id, model_name, extra={"agent_id": agent_id})
+        return version
+    raise Conflict(f"could not register {model_name} for {agent_id}: version numbers kept colliding; retry")
+
+
+def _deploy(models: ModelRegistry, deployer: ModelDeployer, version: ModelVersion) -> ModelVersion:
+    if version.deployment_name and version.status not in ("registered",):
+        return version
+    try:
+        name = deployer.deploy(
+            model_name=version.model_name,
+            deployment_name=default_deployment_name(version.agent_id, version.version),
+        )
+    except LightningError as exc:
+        models.update(
+            version.model_copy(
+                update={"status": "failed", "error": f"deployment failed: {exc}", "updated_at": utcnow()}
+            )
+        )
+        raise
+    return models.update(
+        version.model_copy(
+            update={"deployment_name": name, "status": "deployed", "error": None, "updated_at": utcnow()}
+        )
+    )
+
+
+def _gate(
+    *,
+    agent: AgentDefinition,
+    candidate_model: str,
+    dataset_name: str | None,
+    models: ModelRegistry,
+    episodes: EpisodeStore,
+    datasets: DatasetStore,
+    chat: ChatModel,
+    evaluator: Evaluator,
+    policy: PromotionPolicy,
+    run_tool: ToolRunner | None,
+) -> PromotionDecision:
+    requests = held_out_requests(
+        agent_id=agent.id,
+        episodes=episodes,
+        datasets=datasets,
+        dataset_name=dataset_name,
+        recent=policy.recent_episodes,
+        min_reward=policy.min_reward,
+    )
+    active = models.active(agent.id)
+    baseline_model = active.served_name if active else policy.base_model
+    candidate = evaluate_model(
+        model=candidate_model,
+        agent=agent,
+        requests=requests,
+        chat=chat,
+        evaluator=evaluator,
+        run_tool=run_tool,
+    )
+    baseline = evaluate_model(
+        model=baseline_model,
+        agent=agent,
+        requests=requests,
+        chat=chat,
+        evaluator=evaluator,
+        run_tool=run_tool,
+    )
+    return decide_promotion(candidate, baseline, tolerance=policy.tolerance)
+
+
+def _target(agent: AgentDefinition, policy: PromotionPolicy) -> tuple[str, str]:
+    return policy.namespace or agent.namespace, agent.deployment_name
+
+
+def promote_model(
+    request: PromotionRequest,
+    *,
+    agents: AgentRegistry,
+    models: ModelRegistry,
+    runs: RunStore,
+    datasets: DatasetStore,
+    episodes: EpisodeStore,
+    chat: ChatModel,
+    evaluator: Evaluator,
+    deployer: ModelDeployer,
+    rollout: AgentRollout,
+    policy: PromotionPolicy,
+    run_tool: ToolRunner | None = None,
+) -> PromotionOutcome:
+    """Register → deploy → gate → (with ``mark_active``) roll out → activate. See the module docstring.
+
+    Raises ``NotFound`` (unknown agent), ``InvalidInput`` (a model no succeeded run produced, without
+    ``force``), ``ProviderError`` (deployment or Kubernetes refused; the version is marked failed).
+    """
+    agent = agents.get(request.agent_id)
+    namespace, deployment = _target(agent, policy)
+    target = f"{namespace}/{deployment}"
+    existing = _find_version(models, agent.id, request.model_name)
+    run = find_run(runs, agent.id, existing.model_name if existing else request.model_name)
+    if run is None and existing is not None and existing.run_id:
+        run = runs.get(existing.run_id)
+    if run is not None and run.state != "succeeded":
+        raise InvalidInput(
+            f"training run {run.id} for {run.fine_tuned_model} is {run.state}, not succeeded: nothing to promote"
+        )
+    if run is None and existing is None and not request.force:
+        raise InvalidInput(
+            f"no training run of {agent.id} produced model {request.model_name!r}; check the name with "
+            "get-training-status, or pass --force to register it without lineage (skips the gate, recorded)",
+            field="model_name",
+        )
+    if existing is not None and existing.active:
+        return PromotionOutcome(
+            action="already_active",
+            message=f"{existing.id} ({existing.served_name}) is already the active version of {agent.id}",
+            version=existing,
+            decision=existing.decision,
+            env=tuned_env(existing),
+            target=target,
+        )
+
+    if request.dry_run:
+        return _dry_run(
+            request,
+            agent,
+            existing,
+            run,
+            target,
+            models,
+            episodes,
+            datasets,
+            chat,
+            evaluator,
+            policy,
+            run_tool,
+        )
+
+    version = existing or _register(models, datasets, agent.id, request.model_name, run)
+    version = _deploy(models, deployer, version)
+
+    if request.force:
+        decision = PromotionDecision(
+            promote=True, reason=f"forced by {request.promoted_by} (--force): gate skipped", forced=True
+        )
+    else:
+        decision = _gate(
+            agent=agent,
+            candidate_model=version.served_name,
+            dataset_name=version.dataset_name,
+            models=models,
+            episodes=episodes,
+            datasets=datasets,
+            chat=chat,
+            evaluator=evaluator,
+            policy=policy,
+            run_tool=run_tool,
+        )
+    version = models.update(
+        version.model_copy(
+            update={
+                "decision": decision,
+                "evaluation": decision.candidate or version.evaluation,
+                "status": "deployed" if decision.promote else "rejected",
+                "error": None,
+                "updated_at": utcnow(),
+            }
+        )
+    )
+    env = tuned_env(version)
+    if not decision.promote:
+        return PromotionOutcome(
+            action="rejected",
+            message=f"promotion of {version.id} refused: {decision.reason}",
+            version=version,
+            decision=decision,
+            env=env,
+            target=target,
+        )
+    if not request.mark_active:
+        return PromotionOutcome(
+            action="deployed",
+            message=f"{version.id} passed the gate and is deployed as {version.served_name}; "
+            "not marked active (pass --mark-active to activate and roll out)",
+            version=version,
+            decision=decision,
+            env=env,
+            target=target,
+        )
+    return _roll_out_and_activate(
+        version, decision, env, namespace, deployment, request.promoted_by, models, rollout, policy
+    )
+
+
+def _roll_out_and_activate(
+    version: ModelVersion,
+    decision: PromotionDecision,
+    env: dict[str, str | None],
+    namespace: str,
+    deployment: str,
+    promoted_by: str,
+    models: ModelRegistry,
+    rollout: AgentRollout,
+    policy: PromotionPolicy,
+) -> PromotionOutcome:
+    target = f"{namespace}/{deployment}"
+    result: RolloutResult | None = None
+    if policy.rollout_enabled:
+        try:
+            result = rollout.roll_out(namespace=namespace, deployment=deployment, env=env)
+        except LightningError as exc:
+            models.update(
+                version.model_copy(
+                    update={"status": "failed", "error": f"rollout failed: {exc}", "updated_at": utcnow()}
+                )
+            )
+            raise
+        if not result.ok:
+            failed = models.update(
+                version.model_copy(
+                    update={
+                        "status": "failed",
+                        "error": f"rollout failed: {result.message}",
+                        "updated_at": utcnow(),
+                    }
+                )
+            )
+            restored = "previous env restored" if result.rolled_back else "previous env NOT restored"
+            return PromotionOutcome(
+                action="rollout_failed",
+                message=f"rollout of {failed.id} to {target} failed ({result.message}); {restored}; "
+                f"{failed.id} marked failed, the active version is unchanged",
+                version=failed,
+                decision=decision,
+                rollout=result,
+                env=env,
+                target=target,
+            )
+    version = models.update(
+        version.model_copy(
+            update={
+                "promoted_at": utcnow(),
+                "promoted_by": promoted_by,
+                "previous_env": result.previous_env if result else None,
+                "updated_at": utcnow(),
+            }
+        )
+    )
+    version = models.activate(version.agent_id, version.id)
+    rolled = result.message if result else "rollout disabled (ROLLOUT_ENABLED=false)"
+    logger.info(
+        "promoted %s", version.id, extra={"agent_id": version.agent_id, "model_version": version.served_name}
+    )
+    return PromotionOutcome(
+        action="promoted",
+        message=f"{version.id} ({version.served_name}) is now active for {version.agent_id}; {rolled}",
+        version=version,
+        decision=decision,
+        rollout=result,
+        env=env,
+        target=target,
+    )
+
+
+def _dry_run(
+    request: PromotionRequest,
+    agent: AgentDefinition,
+    existing: ModelVersion | None,
+    run: TrainingRun | None,
+    target: str,
+    models: ModelRegistry,
+    episodes: EpisodeStore,
+    datasets: DatasetStore,
+    chat: ChatModel,
+    evaluator: Evaluator,
+    policy: PromotionPolicy,
+    run_tool: ToolRunner | None,
+) -> PromotionOutcome:
+    candidate_model = existing.served_name if existing else request.model_name
+    decision = _gate(
+        agent=agent,
+        candidate_model=candidate_model,
+        dataset_name=(existing.dataset_name if existing else None) or (run.dataset_name if run else None),
+        models=models,
+        episodes=episodes,
+        datasets=datasets,
+        chat=chat,
+        evaluator=evaluator,
+        policy=policy,
+        run_tool=run_tool,
+    )
+    if request.force and not decision.promote:
+        decision = decision.model_copy(
+            update={"promote": True, "forced": True, "reason": f"forced (--force) over: {decision.reason}"}
+        )
+    env = tuned_env(existing) if existing else {USE_TUNED_MODEL: "true", TUNED_MODEL_NAME: request.model_name}
+    if not decision.promote:
+        would = "would refuse the promotion"
+    elif request.mark_active:
+        would = f"would promote and roll out {env} to {target}"
+    else:
+        would = "would pass the gate and deploy (not mark active without --mark-active)"
+    return PromotionOutcome(
+        action="dry_run",
+        message=f"dry run, nothing changed: {would}. {decision.reason}",
+        version=existing,
+        decision=decision,
+        env=env,
+        target=target,
+    )
+
+
+def promote_and_roll_out(
+    message: FineTuneDone,
+    *,
+    agents: AgentRegistry,
+    models: ModelRegistry,
+    runs: RunStore,
+    datasets: DatasetStore,
+    episodes: EpisodeStore,
+    chat: ChatModel,
+    evaluator: Evaluator,
+    deployer: ModelDeployer,
+    rollout: AgentRollout,
+    policy: PromotionPolicy,
+    run_tool: ToolRunner | None = None,
+) -> PromotionOutcome | None:
+    """Loop step for the ``fine-tune-done`` queue: promote the run's model hands-off (gate on, mark active).
+
+    Signature: ``promote_and_roll_out(FineTuneDone, *, agents, models, runs, datasets, episodes, chat,
+    evaluator, deployer, rollout, policy: PromotionPolicy, run_tool=None) -> PromotionOutcome | None``.
+
+    Returns ``None`` (and logs why) when there is nothing to promote: the run did not succeed or
+    produced no model. Idempotent: a second delivery of the same message finds the version
+    ``active`` (→ ``already_active``) or ``rejected``/``failed``/``retired``/``rolled_back``
+    (→ ``skipped``; a person retries with ``promote-model``), and never rolls out twice.
+    Raises ``NotFound`` for an unknown run or agent, ``ProviderError`` when deployment or the
+    rollout was refused (the host retries transient ones and dead-letters the rest).
+    """
+    run = runs.get(message.run_id)
+    if run.state != "succeeded" or not run.fine_tuned_model:
+        logger.info(
+            "run %s ended %s without a model: nothing to promote",
+            run.id,
+            run.state,
+            extra={"agent_id": run.agent_id, "run_id": run.id},
+        )
+        return None
+    existing = _find_version(models, run.agent_id, run.fine_tuned_model)
+    if existing is not None and existing.status not in ("registered", "deployed"):
+        if existing.active:
+            return PromotionOutcome(
+                action="already_active",
+                message=f"{existing.id} is already active: duplicate completion message ignored",
+                version=existing,
+                decision=existing.decision,
+            )
+        return PromotionOutcome(
+            action="skipped",
+            message=f"{existing.id} is {existing.status}; the loop does not retry it "
+            "(run promote-model to try again)",
+            version=existing,
+            decision=existing.decision,
+        )
+    return promote_model(
+        PromotionRequest(
+            agent_id=run.agent_id, model_name=run.fine_tuned_model, mark_active=True, promoted_by=LOOP_USER
+        ),
+        agents=agents,
+        models=models,
+        runs=runs,
+        datasets=datasets,
+        episodes=episodes,
+        chat=chat,
+        evaluator=evaluator,
+        deployer=deployer,
+        rollout=rollout,
+        policy=policy,
+        run_tool=run_tool,
+    )
+
+
+def _previous_version(
+    models: ModelRegistry, agent_id: str, current: ModelVersion | None
+) -> ModelVersion | None:
+    """The version that was active before ``current``: the most recently promoted retired one."""
+    retired = [
+        v
+        for v in models.list(agent_id)
+        if v.status == "retired" and v.promoted_at is not None and (current is None or v.id != current.id)
+    ]
+    retired.sort(key=lambda v: v.promoted_at or v.created_at, reverse=True)
+    return retired[0] if retired else None
+
+
+def rollback(
+    *,
+    agent_id: str,
+    to: str | None,
+    agents: AgentRegistry,
+    models: ModelRegistry,
+    rollout: AgentRollout,
+    policy: PromotionPolicy,
+    by: str,
+) -> RollbackOutcome:
+    """Re-activate the previous version (or ``to``) and roll out its env; with no previous version,
+    go back to the base model (``USE_TUNED_MODEL=false``). The version left is marked ``rolled_back``
+    so a second rollback goes further back instead of returning to it."""
+    agent = agents.get(agent_id)
+    namespace, deployment = _target(agent, policy)
+    current = models.active(agent_id)
+    target_version: ModelVersion | None
+    if to is not None:
+        target_version = models.get(agent_id, to)
+        if current is not None and target_version.id == current.id:
+            raise InvalidInput(f"{target_version.id} is already the active version of {agent_id}")
+        if target_version.status in ("registered", "rejected", "failed") or not (
+            target_version.deployment_name or target_version.promoted_at
+        ):
+            raise InvalidInput(
+                f"{target_version.id} is {target_version.status} and was never live; promote it with "
+                "promote-model (--force to skip the gate) instead of rolling back to it"
+            )
+    else:
+        if current is None:
+            raise InvalidInput(
+                f"nothing to roll back: {agent_id} has no active version (it uses the base model)"
+            )
+        target_version = _previous_version(models, agent_id, current)
+    env = tuned_env(target_version)
+    result: RolloutResult | None = None
+    if policy.rollout_enabled:
+        result = rollout.roll_out(namespace=namespace, deployment=deployment, env=env)
+        if not result.ok:
+            return RollbackOutcome(
+                ok=False,
+                message=f"rollback rollout to {namespace}/{deployment} failed ({result.message}); registry unchanged",
+                from_version=current,
+                to_version=target_version,
+                env=env,
+                rollout=result,
+            )
+    now = utcnow()
+    if target_version is not None:
+        target_version = models.update(
+            target_version.model_copy(
+                update={"promoted_at": now, "promoted_by": by, "error": None, "updated_at": now}
+            )
+        )
+        target_version = models.activate(agent_id, target_version.id)
+    if current is not None:
+        latest = models.get(agent_id, current.id)
+        current = models.update(
+            latest.model_copy(update={"active": False, "status": "rolled_back", "updated_at": now})
+        )
+    to_name = (
+        f"{target_version.id} ({target_version.served_name})"
+        if target_version
+        else f"the base model ({policy.base_model})"
+    )
+    rolled = result.message if result else "rollout disabled"
+    return RollbackOutcome(
+        ok=True,
+        message=f"{agent_id} rolled back to {to_name}; {rolled}",
+        from_version=current,
+        to_version=target_version,
+        env=env,
+        rollout=result,
+    )

@@ -1,0 +1,156 @@
+"""evaluate_model and the held-out request set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lightning.domain.episode import Action, Episode, Label, State
+from lightning.domain.errors import ProviderError
+from lightning.domain.model import EvalRequest, EvaluationSummary, decide_promotion
+from lightning.services.evaluation import evaluate_model, held_out_requests, requests_from_episodes
+from tests.unit.promotion.conftest import AGENT, World
+
+
+def requests(world: World, n: int = 20) -> list[EvalRequest]:
+    seen: dict[str, EvalRequest] = {}
+    for sample in world.samples:
+        seen.setdefault(
+            sample.query,
+            EvalRequest(
+                query=sample.query, expected_tool=sample.tool, expected_arguments=dict(sample.arguments)
+            ),
+        )
+    return list(seen.values())[:n]
+
+
+def evaluate(world: World, model: str, reqs: list[EvalRequest], **kwargs: Any) -> EvaluationSummary:
+    agent = world.agents.get(AGENT)
+    return evaluate_model(
+        model=model, agent=agent, requests=reqs, chat=world.chat, evaluator=world.evaluator, **kwargs
+    )
+
+
+def test_a_perfect_model_scores_full_marks_without_running_tools(world: World) -> None:
+    summary = evaluate(world, "m", requests(world))
+    assert summary.examples == 20
+    assert summary.tool_accuracy == 1.0
+    assert summary.argument_exact_match == 1.0
+    assert summary.error_rate == 0.0
+    assert summary.completeness is None  # no tool ran, so completeness is not claimed
+    assert summary.details["tools_run"] is False
+    # Without a result the rubric cannot call an answer complete: no reward reaches "excellent".
+    assert 0.3 < summary.avg_reward < 0.9
+    assert summary.evaluator.startswith("task_adherence@")
+
+
+def test_wrong_tools_and_missing_calls_lower_the_figures(world: World) -> None:
+    world.chat.wrong_every["m"] = 4
+    world.chat.no_tool_every["m"] = 5
+    summary = evaluate(world, "m", requests(world))
+    # 20 requests: no tool call at 5,10,15,20 (4); wrong tool at 4,8,12,16 (4).
+    assert summary.tool_accuracy == pytest.approx(12 / 20)
+    assert summary.argument_exact_match == pytest.approx(12 / 20)
+    assert summary.error_rate == pytest.approx(4 / 20)
+    rows = summary.details["results"]
+    assert rows[4]["error"] == "the model made no tool call"
+    assert rows[4]["reward"] == 0.0
+    assert rows[3]["tool_correct"] is False
+
+
+def test_running_the_tools_lets_the_rubric_judge_completeness(world: World) -> None:
+    agent = world.agents.get(AGENT)
+    keys = {rule.tool: rule.result_keys for rule in agent.rubric.rules}
+
+    def run_tool(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if tool == "sales_forecast":
+            raise RuntimeError("forecast service down")
+        return dict.fromkeys(keys[tool], 1)
+
+    summary = evaluate(world, "m", requests(world), run_tool=run_tool)
+    forecasts = sum(1 for r in requests(world) if r.expected_tool == "sales_forecast")
+    assert forecasts > 0
+    assert summary.details["tools_run"] is True
+    assert summary.error_rate == pytest.approx(forecasts / 20)
+    assert summary.completeness is not None
+    assert 0.5 < summary.completeness <= (20 - forecasts) / 20  # a failed tool is never complete
+    assert summary.avg_reward > evaluate(world, "m", requests(world)).avg_reward
+
+
+def test_requests_without_expectations_use_the_evaluator(world: World) -> None:
+    reqs = [EvalRequest(query=r.query) for r in requests(world, 10)]
+    world.chat.wrong_every["m"] = 2
+    summary = evaluate(world, "m", reqs)
+    assert summary.argument_exact_match is None
+    assert summary.details["tool_checked"] <= 10
+    assert summary.tool_accuracy < 1.0
+
+
+def test_all_calls_failing_is_an_error_not_a_score(world: World) -> None:
+    world.chat.down.add("gone")
+    with pytest.raises(ProviderError, match="all 5 requests failed"):
+        evaluate(world, "gone", requests(world, 5))
+
+
+def test_labeled_episodes_become_requests_with_known_answers() -> None:
+    good = Episode(
+        id="a",
+        agent_id=AGENT,
+        state=State(query="q1"),
+        action=Action(tool="sales_report", arguments={"region": "west"}),
+        reward=0.9,
+        labeled=True,
+    )
+    bad = Episode(
+        id="b",
+        agent_id=AGENT,
+        state=State(query="q2"),
+        action=Action(tool="top_products"),
+        reward=0.1,
+        labeled=True,
+        label=Label(source="auto", score=0.1, expected_tool="analyze_churn", tool_correct=False),
+    )
+    unknown = Episode(
+        id="c",
+        agent_id=AGENT,
+        state=State(query="q3"),
+        action=Action(tool="top_products"),
+        reward=0.5,
+        labeled=True,
+    )
+    out = requests_from_episodes([good, bad, unknown], source="recent", min_reward=0.7)
+    assert (out[0].expected_tool, out[0].expected_arguments) == ("sales_report", {"region": "west"})
+    assert (out[1].expected_tool, out[1].expected_arguments) == ("analyze_churn", None)
+    assert (out[2].expected_tool, out[2].expected_arguments) == (None, None)
+    assert [r.episode_id for r in out] == ["a", "b", "c"]
+
+
+def test_held_out_set_is_validation_plus_recent_unused(world: World) -> None:
+    reqs = held_out_requests(
+        agent_id=AGENT,
+        episodes=world.episodes,
+        datasets=world.datasets,
+        dataset_name="autonomous-agent-v1",
+        recent=5,
+        min_reward=0.7,
+    )
+    assert [r.source for r in reqs] == ["validation"] * 10 + ["recent"] * 5
+    manifest = world.datasets.get("autonomous-agent-v1")
+    assert {r.episode_id for r in reqs[:10]} == set(manifest.validation_episode_ids)
+    assert not {r.episode_id for r in reqs} & set(manifest.episode_ids)
+
+
+def test_gate_rule_figures() -> None:
+    def summary(model: str, acc: float, reward: float, n: int = 10) -> EvaluationSummary:
+        return EvaluationSummary(model=model, examples=n, tool_accuracy=acc, avg_reward=reward)
+
+    assert decide_promotion(summary("c", 0.9, 0.8), summary("b", 0.9, 0.8), tolerance=0.0).promote
+    assert decide_promotion(summary("c", 0.89, 0.8), summary("b", 0.9, 0.8), tolerance=0.02).promote
+    refused = decide_promotion(summary("c", 0.85, 0.8), summary("b", 0.9, 0.8), tolerance=0.02)
+    assert not refused.promote
+    assert "tool accuracy 0.850 < baseline 0.900" in refused.reason
+    assert not decide_promotion(summary("c", 1.0, 0.7), summary("b", 0.9, 0.8), tolerance=0.02).promote
+    empty = decide_promotion(summary("c", 0.0, 0.0, 0), summary("b", 0.0, 0.0, 0), tolerance=0.02)
+    assert not empty.promote
+    assert "no held-out requests" in empty.reason
