@@ -1,4 +1,11 @@
-"""FineTuneProvider: the OpenAI fine-tuning API (Azure OpenAI, OpenAI, or the local model server)."""
+"""FineTuneProvider: the OpenAI fine-tuning API (Azure OpenAI, OpenAI, or the local model server).
+
+Implemented by ``lightning.adapters.openai.finetune.OpenAIFineTuneProvider`` (one code path for all
+three, through the ``openai`` SDK) and by ``tests.fakes.finetune.FakeFineTuneProvider``. Called by
+``lightning.services.training``. Adapters retry transient failures themselves (429, 5xx, timeouts) and
+raise ``TransientProviderError`` only once their retries are spent; ``ProviderError`` means the provider
+refused for good (invalid file, quota, unknown model) and carries its message.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from lightning.domain.training import Hyperparameters
+from lightning.domain.training import Hyperparameters, RunEvent, RunMetrics
 
+ProviderEvent = RunEvent
 
-class ProviderEvent(BaseModel):
-    created_at: datetime
-    level: str = "info"
-    message: str
-    data: dict[str, Any] = Field(default_factory=dict)
+IDEMPOTENCY_METADATA_KEY = "lightning_idempotency_key"
 
 
 class ProviderJob(BaseModel):
@@ -29,10 +33,15 @@ class ProviderJob(BaseModel):
     error: str | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None
+    estimated_finish: datetime | None = None
     result_files: list[str] = Field(default_factory=list)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
     events: list[ProviderEvent] = Field(default_factory=list, description="Newest last.")
-    metrics: dict[str, Any] = Field(default_factory=dict, description="step, total_steps, train_loss, ...")
+    metrics: RunMetrics = Field(
+        default_factory=RunMetrics,
+        description="Latest step/total_steps/epoch/total_epochs/train_loss/valid_loss/trained_tokens.",
+    )
 
 
 class FineTuneProvider(Protocol):
@@ -56,14 +65,16 @@ class FineTuneProvider(Protocol):
         suffix: str | None,
         seed: int | None,
         idempotency_key: str,
-    ) -> ProviderJob: ...
+    ) -> ProviderJob:
+        """Create a supervised job whose metadata carries ``idempotency_key`` (see ``find_job``)."""
+        ...
 
     def find_job(self, idempotency_key: str) -> ProviderJob | None:
         """A job created earlier with this key (stored in the job's metadata), if any."""
         ...
 
     def get_job(self, job_id: str) -> ProviderJob:
-        """Job with recent events and the latest metrics."""
+        """Job with recent events and the latest metrics (``NotFound`` for an unknown id)."""
         ...
 
     def cancel_job(self, job_id: str) -> ProviderJob: ...
