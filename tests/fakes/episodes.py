@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from lightning.domain.episode import Episode, Label
 from lightning.domain.errors import Conflict, NotFound
@@ -143,3 +144,30 @@ class InMemoryEpisodeStore:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+
+def make_episode(
+    episode_id: str = "episode-abc123",
+    *,
+    agent_id: str = "autonomous-agent",
+    query: str = "Analyze customer churn for Q4 2025",
+    tool: str | None = "analyze_churn",
+    arguments: dict[str, object] | None = None,
+    result: object = None,
+    timestamp: datetime | None = None,
+    **fields: object,
+) -> Episode:
+    """An episode in the workshop's shape; defaults are the workshop's own example (a correct one)."""
+    return Episode.model_validate(
+        {
+            "id": episode_id,
+            "agent_id": agent_id,
+            "timestamp": timestamp or datetime(2026, 2, 7, 10, 30, tzinfo=UTC),
+            "state": {"query": query, "context": {"user": "analyst@contoso.com"}},
+            "action": {"tool": tool, "arguments": {"period": "Q4 2025"} if arguments is None else arguments},
+            "result": {"period": "Q4 2025", "churn_rate": 0.12, "at_risk_customers": 450}
+            if result is None
+            else result,
+            **fields,
+        }
+    )
