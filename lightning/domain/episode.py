@@ -11,7 +11,7 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from lightning.domain.errors import InvalidInput
 
@@ -27,8 +27,15 @@ def check_reward(value: float) -> float:
     return float(value)
 
 
-Reward = Annotated[float, AfterValidator(check_reward)]
-"""A float in [0, 1], never NaN or infinite."""
+def _refuse_bool(value: object) -> object:
+    # pydantic's lax float would turn True into 1.0 before check_reward could see it.
+    if isinstance(value, bool):
+        raise ValueError("reward must be a number in [0, 1], not a boolean")
+    return value
+
+
+Reward = Annotated[float, BeforeValidator(_refuse_bool), AfterValidator(check_reward)]
+"""A float in [0, 1], never NaN, infinite or a boolean."""
 
 
 def parse_reward(value: object) -> float:

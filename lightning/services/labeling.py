@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import Episode, Label, check_reward, parse_reward, utcnow
@@ -153,6 +153,10 @@ def _auto_label(evaluation: Evaluation, labeled_by: str) -> Label:
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or exc.title
+        return f"evaluator returned an invalid {where}: {str(first['msg']).removeprefix('Value error, ')}"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
