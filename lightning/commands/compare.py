@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-from lightning.commands._common import console, container, parse_datetime, print_json, print_table
+from lightning.commands._common import console, container, parse_datetime, print_json
 from lightning.domain.errors import InvalidInput
 from lightning.services.comparison import (
     RESULT_TEXT,
@@ -96,22 +99,33 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_report(report: ComparisonReport, *, chart: Path | None, markdown_file: Path | None) -> None:
-    out = console()
+    out = _console()
     out.print(f"{report.baseline.label}: {report.baseline.filter}", markup=False)
     out.print(f"{report.candidate.label}: {report.candidate.filter}", markup=False)
-    print_table(
-        table_columns(report),
-        table_rows(report, multiline=True),
-        title=f"compare-versions: {report.agent_id}",
-    )
+    table = Table(title=f"compare-versions: {report.agent_id}")
+    for index, column in enumerate(table_columns(report)):
+        # Metric names wrap at spaces only, never inside a word.
+        table.add_column(column, min_width=14 if index == 0 else None)
+    for row in table_rows(report, multiline=True):
+        table.add_row(*(Text(cell) for cell in row))
+    out.print(table)
     out.print(f"{report.verdict.line} — {report.verdict.reason}", markup=False)
     out.print("* primary metric (decides the verdict)")
     for note in report.notes:
         out.print(f"- {note}", markup=False)
     if chart is not None:
-        out.print(f"Chart: {chart}")
+        out.print(f"Chart: {chart}", markup=False)
     if markdown_file is not None:
-        out.print(f"Markdown: {markdown_file}")
+        out.print(f"Markdown: {markdown_file}", markup=False)
+
+
+def _console() -> Console:
+    # Piped or captured output has no terminal width; rich would assume 80 columns and wrap every cell
+    # of a seven-column table, so it gets room for one line per row instead.
+    out = console()
+    if not out.is_terminal:
+        out.width = max(out.width, 160)
+    return out
 
 
 def _check_writable(path: Path | None, flag: str) -> None:

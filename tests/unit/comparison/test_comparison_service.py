@@ -57,7 +57,8 @@ def test_clear_improvement_is_candidate_better() -> None:
     assert accuracy.candidate.value == pytest.approx(0.9)
     assert accuracy.difference == pytest.approx(0.3)
     assert accuracy.result == "better"
-    assert accuracy.adjusted_p_value is not None and accuracy.adjusted_p_value < 0.001
+    assert accuracy.adjusted_p_value is not None
+    assert accuracy.adjusted_p_value < 0.001
     assert report.metric("error_rate").result == "better"  # lower is better
     assert report.metric("avg_reward").result == "better"
     assert report.baseline.episodes == report.candidate.episodes == 200
@@ -73,7 +74,8 @@ def test_same_model_is_no_significant_difference() -> None:
     for key in ("tool_accuracy", "avg_reward", "error_rate"):
         row = report.metric(key)
         assert row.result == "no_difference"
-        assert row.difference_low is not None and row.difference_high is not None
+        assert row.difference_low is not None
+        assert row.difference_high is not None
         assert row.difference_low <= 0.0 <= row.difference_high, key
 
 
@@ -109,9 +111,11 @@ def test_too_few_episodes_on_one_side_is_not_enough_data() -> None:
     assert row.note == "not enough data (n=12)"
     assert row.p_value is None
     # The side's own figure and interval are still shown.
-    assert row.candidate.value is not None and row.candidate.low is not None
+    assert row.candidate.value is not None
+    assert row.candidate.low is not None
     reward = report.metric("avg_reward")
-    assert reward.candidate.n == 12 and reward.candidate.low is not None
+    assert reward.candidate.n == 12
+    assert reward.candidate.low is not None
 
 
 def test_too_few_labeled_episodes_is_not_enough_data_even_with_many_episodes() -> None:
