@@ -1,0 +1,126 @@
+"""Starting and stopping the model server: blocking (the CLI) or in a background thread (tests, agent).
+
+- ``serve(host=…, port=…, data_dir=…)``: runs until interrupted (``serve-models``).
+- ``start_server(data_dir=…, port=0)``: starts uvicorn in a daemon thread on a free
+  port (or the given one) and returns a ``RunningServer`` with ``base_url``
+  (ending in ``/v1``) and ``stop()``; used by the test fixture and by
+  ``serve-agent`` when no server is running.
+- ``is_serving(base_url)``: whether a model server answers at ``base_url``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightning.adapters.modelserver.app import DEFAULT_MAX_FILE_BYTES, ServerState, create_app
+from lightning.domain.errors import ConfigurationError
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); is another server running? pass --port"
+        ) from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _uvicorn_server(state: ServerState, log_level: str) -> Any:
+    import uvicorn
+
+    config = uvicorn.Config(
+        create_app(state), log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5
+    )
+    return uvicorn.Server(config)
+
+
+@dataclass
+class RunningServer:
+    """A model server running in this process."""
+
+    host: str
+    port: int
+    data_dir: Path
+    state: ServerState
+    _server: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_server(
+    *,
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    log_level: str = "warning",
+    ready_timeout: float = 15.0,
+) -> RunningServer:
+    """Run the server in a daemon thread; returns once it accepts requests."""
+    state = ServerState.open(data_dir, max_file_bytes=max_file_bytes)
+    sock = _bind(host, port)
+    actual_port = sock.getsockname()[1]
+    server = _uvicorn_server(state, log_level)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="model-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + ready_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise ConfigurationError(f"the model server did not start on {host}:{actual_port}")
+        time.sleep(0.01)
+    return RunningServer(
+        host=host, port=actual_port, data_dir=data_dir, state=state, _server=server, _thread=thread
+    )
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    log_level: str = "info",
+) -> None:
+    """Run the server in the foreground until Ctrl+C / SIGTERM."""
+    state = ServerState.open(data_dir, max_file_bytes=max_file_bytes)
+    sock = _bind(host, port)
+    try:
+        _uvicorn_server(state, log_level).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def is_serving(base_url: str, *, timeout: float = 1.0) -> bool:
+    """True when a model server answers ``GET {base_url}/models``."""
+    import httpx
+
+    try:
+        response = httpx.get(base_url.rstrip("/") + "/models", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
