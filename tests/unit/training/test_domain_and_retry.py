@@ -47,7 +47,9 @@ def make_run(**changes: object) -> TrainingRun:
 )
 def test_derived_suffix_fits_the_rule(agent_id: str, suffix: str) -> None:
     derived = derive_suffix(agent_id)
-    assert derived == suffix and len(derived) <= 18 and check_suffix(derived) == derived
+    assert derived == suffix
+    assert len(derived) <= 18
+    assert check_suffix(derived) == derived
 
 
 @pytest.mark.parametrize("bad", ["", "a:b", "with space", "UPPER", "-lead", "x" * 19])
@@ -62,9 +64,11 @@ def test_state_machine_moves_forward_only_and_terminal_is_final() -> None:
         run.advance("uploading")
     assert run.progress_to("uploading").state == "queued"  # a late answer keeps the state
     running = run.progress_to("running", error=None)
-    assert running.state == "running" and running.started_at is not None
+    assert running.state == "running"
+    assert running.started_at is not None
     done = running.progress_to("succeeded", fine_tuned_model="ft:m:x")
-    assert done.finished_at is not None and done.terminal
+    assert done.finished_at is not None
+    assert done.terminal
     assert done.progress_to("failed", error="late") is done
 
 

@@ -71,7 +71,8 @@ def test_start_then_polls_until_done(
 ) -> None:  # type: ignore[no-untyped-def]
     first = step(START)
 
-    assert first.run.job_id is not None and first.run.base_model == "local-base"
+    assert first.run.job_id is not None
+    assert first.run.base_model == "local-base"
     [(message_id, body, visible_at)] = queue.pending(FINE_TUNE_JOBS)
     assert message_id == f"poll-{first.run.id}-1" == first.scheduled_poll
     assert body == {"kind": "poll", "run_id": first.run.id, "attempt": 1}
@@ -86,7 +87,9 @@ def test_start_then_polls_until_done(
         queue.complete(received)
         if result.terminal:
             break
-    assert result.terminal and result.done_sent and result.run.state == "succeeded"
+    assert result.terminal
+    assert result.done_sent
+    assert result.run.state == "succeeded"
     assert queue.pending(FINE_TUNE_JOBS) == []
     [(done_id, done, _)] = queue.pending(FINE_TUNE_DONE)
     assert done_id == result.run.id
@@ -104,7 +107,8 @@ def test_duplicate_deliveries_are_harmless(
 ) -> None:  # type: ignore[no-untyped-def]
     first = step(START)
     again = step(START)  # the start message delivered twice
-    assert again.run.id == first.run.id and provider.count("create_job") == 1
+    assert again.run.id == first.run.id
+    assert provider.count("create_job") == 1
     assert len(queue.pending(FINE_TUNE_JOBS)) == 1  # same poll id: de-duplicated
 
     poll = {"kind": "poll", "run_id": first.run.id, "attempt": 1}
@@ -129,7 +133,8 @@ def test_transient_error_while_polling_reschedules_after_retry_after(
     first = step(START)
     provider.fail("get_job", TransientProviderError("429", status_code=429, retry_after=300))
     result = step({"kind": "poll", "run_id": first.run.id, "attempt": 1})
-    assert not result.terminal and result.scheduled_poll == f"poll-{first.run.id}-2"
+    assert not result.terminal
+    assert result.scheduled_poll == f"poll-{first.run.id}-2"
     scheduled = {m: at for m, _, at in queue.pending(FINE_TUNE_JOBS)}
     assert scheduled[f"poll-{first.run.id}-2"] == NOW + timedelta(seconds=300)
 
@@ -142,7 +147,8 @@ def test_transient_error_while_starting_propagates_for_redelivery(
         step(START)
     assert queue.pending(FINE_TUNE_JOBS) == []
     result = step(START)  # the redelivery resumes the same run
-    assert result.run.job_id is not None and len(runs.list()) == 1
+    assert result.run.job_id is not None
+    assert len(runs.list()) == 1
 
 
 def test_poll_resumes_a_run_whose_start_was_interrupted(
@@ -153,7 +159,8 @@ def test_poll_resumes_a_run_whose_start_was_interrupted(
         step(START)
     [stored] = runs.list()
     result = step({"kind": "poll", "run_id": stored.id, "attempt": 1})
-    assert result.run.job_id is not None and provider.count("create_job") == 1
+    assert result.run.job_id is not None
+    assert provider.count("create_job") == 1
 
 
 def test_permanent_start_failure_reports_done_failed(
@@ -161,7 +168,8 @@ def test_permanent_start_failure_reports_done_failed(
 ) -> None:  # type: ignore[no-untyped-def]
     provider.fail("create_job", ProviderError("quota exceeded", status_code=400))
     result = step(START)
-    assert result.terminal and result.run.state == "failed"
+    assert result.terminal
+    assert result.run.state == "failed"
     [(_, done, _)] = queue.pending(FINE_TUNE_DONE)
     assert done["state"] == "failed"
 

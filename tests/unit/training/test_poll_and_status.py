@@ -49,15 +49,19 @@ def test_poll_walks_the_state_machine_to_succeeded(
     assert seen == ["validating_files", "queued", "running", "running", "succeeded"]
     stored = runs.get(run.id)
     assert stored.state == "succeeded"
-    assert stored.fine_tuned_model and stored.fine_tuned_model.startswith("ft:gpt-4o-mini:")
+    assert stored.fine_tuned_model
+    assert stored.fine_tuned_model.startswith("ft:gpt-4o-mini:")
     assert stored.metrics.trained_tokens == 45230
     assert stored.metrics.train_loss == pytest.approx(0.318)
-    assert stored.started_at is not None and stored.finished_at is not None
+    assert stored.started_at is not None
+    assert stored.finished_at is not None
     assert stored.duration_seconds == pytest.approx(180)  # job created → finished, as the provider says
     # terminal is final: another poll does not even ask the provider
     calls = provider.count("get_job")
     again, terminal = poll_training(stored, runs=runs, provider=provider)
-    assert terminal and again.state == "succeeded" and provider.count("get_job") == calls
+    assert terminal
+    assert again.state == "succeeded"
+    assert provider.count("get_job") == calls
 
 
 def test_running_status_has_progress_epoch_losses_and_eta(
@@ -75,7 +79,8 @@ def test_running_status_has_progress_epoch_losses_and_eta(
     assert status.validation_loss == pytest.approx(0.55)
     # 10 steps in 60 s observed → 10 steps left take 60 s
     assert status.estimated_seconds_remaining == pytest.approx(60)
-    assert status.run_id == run.id and not status.terminal
+    assert status.run_id == run.id
+    assert not status.terminal
 
 
 def test_failed_job_records_the_provider_error(
@@ -93,7 +98,8 @@ def test_failed_job_records_the_provider_error(
     training_status(run.job_id, runs=runs, provider=provider)
     status = training_status(run.job_id, runs=runs, provider=provider)
 
-    assert status.status == "failed" and status.terminal
+    assert status.status == "failed"
+    assert status.terminal
     assert status.error == "Training file has 3 lines without messages"
     assert runs.get(run.id).error == status.error
 
@@ -103,7 +109,9 @@ def test_a_job_the_provider_forgot_fails_the_run(
 ) -> None:
     provider.jobs.clear()
     polled, terminal = poll_training(run, runs=runs, provider=provider)
-    assert terminal and polled.state == "failed" and "no longer knows" in (polled.error or "")
+    assert terminal
+    assert polled.state == "failed"
+    assert "no longer knows" in (polled.error or "")
 
 
 def test_concurrent_poll_keeps_the_stored_answer(
@@ -152,10 +160,12 @@ def test_status_accepts_the_run_id_too(
 def test_cancel_running_job(run: TrainingRun, runs: InMemoryRunStore, provider: FakeFineTuneProvider) -> None:
     assert run.job_id is not None
     cancelled = cancel_training(run.job_id, runs=runs, provider=provider)
-    assert cancelled.state == "cancelled" and cancelled.finished_at is not None
+    assert cancelled.state == "cancelled"
+    assert cancelled.finished_at is not None
     assert provider.jobs[run.job_id].job.status == "cancelled"
     status = training_status(run.job_id, runs=runs, provider=provider)
-    assert status.status == "cancelled" and status.terminal
+    assert status.status == "cancelled"
+    assert status.terminal
     with pytest.raises(Conflict, match="already cancelled"):
         cancel_training(run.job_id, runs=runs, provider=provider)
 
@@ -173,7 +183,8 @@ def test_cancel_before_a_job_exists_is_local(
         start_training(req, runs=runs, datasets=datasets, blobs=blobs, provider=provider)
     [stored] = runs.list()
     cancelled = cancel_training(stored.id, runs=runs, provider=provider)
-    assert cancelled.state == "cancelled" and provider.count("cancel_job") == 0
+    assert cancelled.state == "cancelled"
+    assert provider.count("cancel_job") == 0
 
 
 def test_list_newest_first_and_by_agent(runs: InMemoryRunStore) -> None:

@@ -38,7 +38,8 @@ def test_start_uploads_both_files_and_creates_one_job(
 
     run = result.run
     assert result.created
-    assert run.job_id is not None and run.job_id.startswith("ftjob-")
+    assert run.job_id is not None
+    assert run.job_id.startswith("ftjob-")
     assert run.state == "validating_files"  # the provider's first answer for a new job
     assert provider.count("upload_file") == 2
     assert [c[1]["file_id"] for c in provider.calls if c[0] == "wait_for_file"] == [
@@ -65,11 +66,14 @@ def test_identical_repeat_returns_the_existing_run_without_a_second_job(
     second = start(request(), runs, datasets, blobs, provider)
 
     assert not second.created
-    assert second.run.id == first.run.id and second.run.job_id == first.run.job_id
-    assert provider.count("create_job") == 1 and provider.count("upload_file") == 2
+    assert second.run.id == first.run.id
+    assert second.run.job_id == first.run.job_id
+    assert provider.count("create_job") == 1
+    assert provider.count("upload_file") == 2
     # other hyperparameters are another run
     third = start(request(hyperparameters=Hyperparameters(n_epochs=2)), runs, datasets, blobs, provider)
-    assert third.created and third.run.id != first.run.id
+    assert third.created
+    assert third.run.id != first.run.id
     assert provider.count("create_job") == 2
 
 
@@ -83,7 +87,8 @@ def test_crash_between_job_creation_and_recording_it_is_repaired_by_find_job(
     with pytest.raises(RuntimeError, match="simulated crash"):
         start(request(), runs, datasets, blobs, provider)
     [stored] = runs.list()
-    assert stored.job_id is None and stored.training_file_id is not None
+    assert stored.job_id is None
+    assert stored.training_file_id is not None
 
     result = start(request(), runs, datasets, blobs, provider)
 
@@ -113,12 +118,15 @@ def test_crash_during_upload_resumes_with_the_missing_file_only(
     with pytest.raises(FakeUploadCrash):
         start(request(), runs, datasets, blobs, provider)
     [stored] = runs.list()
-    assert stored.state == "uploading" and stored.training_file_id and stored.validation_file_id is None
+    assert stored.state == "uploading"
+    assert stored.training_file_id
+    assert stored.validation_file_id is None
 
     result = start(request(), runs, datasets, blobs, provider)
 
     assert uploads["n"] == 3  # train once, validation twice (the lost one again)
-    assert result.run.validation_file_id is not None and result.run.job_id is not None
+    assert result.run.validation_file_id is not None
+    assert result.run.job_id is not None
 
 
 class FakeUploadCrash(Exception):
@@ -142,10 +150,13 @@ def test_permanent_error_fails_the_run_with_the_provider_message_and_restart_sta
     assert runs.get(result.run.id).state == "failed"
 
     again = start(request(), runs, datasets, blobs, provider)
-    assert not again.created and again.run.id == result.run.id  # not retried behind the user's back
+    assert not again.created
+    assert again.run.id == result.run.id
 
     restarted = start(request(restart=True), runs, datasets, blobs, provider)
-    assert restarted.created and restarted.run.attempt == 2 and restarted.run.job_id is not None
+    assert restarted.created
+    assert restarted.run.attempt == 2
+    assert restarted.run.job_id is not None
     assert restarted.run.idempotency_key == f"{result.run.idempotency_key}-2"
 
 
@@ -159,10 +170,12 @@ def test_transient_error_after_retries_leaves_the_run_resumable(
     with pytest.raises(TransientProviderError):
         start(request(), runs, datasets, blobs, provider)
     [stored] = runs.list()
-    assert stored.state == "validating_files" and stored.job_id is None
+    assert stored.state == "validating_files"
+    assert stored.job_id is None
 
     result = start(request(), runs, datasets, blobs, provider)
-    assert result.run.job_id is not None and provider.count("create_job") == 1
+    assert result.run.job_id is not None
+    assert provider.count("create_job") == 1
 
 
 def test_validation_file_is_optional(
@@ -172,11 +185,13 @@ def test_validation_file_is_optional(
     provider: FakeFineTuneProvider,
 ) -> None:
     result = start(request(use_validation=False), runs, datasets, blobs, provider)
-    assert result.run.validation_file_id is None and provider.count("upload_file") == 1
+    assert result.run.validation_file_id is None
+    assert provider.count("upload_file") == 1
 
     put_dataset(datasets, blobs, name="no-validation", validation=False)
     other = start(request(dataset_name="no-validation"), runs, datasets, blobs, provider)
-    assert other.run.use_validation is False and other.run.validation_file_id is None
+    assert other.run.use_validation is False
+    assert other.run.validation_file_id is None
 
 
 @pytest.mark.parametrize(
@@ -220,4 +235,5 @@ def test_custom_suffix_and_seed_reach_the_provider(
 ) -> None:
     start(request(suffix="aa-v2", seed=7), runs, datasets, blobs, provider)
     created = next(args for name, args in provider.calls if name == "create_job")
-    assert created["suffix"] == "aa-v2" and created["seed"] == 7
+    assert created["suffix"] == "aa-v2"
+    assert created["seed"] == 7
