@@ -1,0 +1,319 @@
+"""KubernetesRollout: point an agent's Deployment at a model, the way ``kubectl`` does — and undo it.
+
+Built by ``Container.rollout`` (``KubernetesRollout.from_settings``); used by the promotion service.
+``roll_out`` does what the workshop does by hand::
+
+    kubectl set env deployment/<agent> -n <ns> USE_TUNED_MODEL=true TUNED_MODEL_NAME=<deployment>
+    kubectl rollout restart deployment/<agent> -n <ns>
+    kubectl rollout status deployment/<agent> -n <ns>
+
+as one strategic-merge patch of the agent container's ``env`` (merged by name; ``None`` removes a
+variable, like ``kubectl set env NAME-``) plus the ``kubectl.kubernetes.io/restartedAt`` pod-template
+annotation, then waits with ``kubectl rollout status``'s rules (observedGeneration caught up, all
+replicas updated and available, no ``ProgressDeadlineExceeded``). When the rollout fails or times
+out it patches the previous env and annotation back — the pod template is then identical to the
+previous revision, so its ReplicaSet simply scales back up — and reports ``rolled_back``.
+
+Cluster access, first match wins: ``K8S_API_SERVER`` (an explicit URL; the tests' stand-in),
+a kubeconfig (``KUBECONFIG``, else ``~/.kube/config``), in-cluster service account. With
+``K8S_USE_AKS_TOKEN=true`` requests carry an Entra ID token for the AKS AAD server application
+(scope ``6dae42f8-4368-4678-94ff-3960e28e3630/.default``) from ``DefaultAzureCredential``, refreshed
+before it expires. With no cluster configured at all ``from_settings`` returns a ``LocalRollout``:
+the local agent follows the model registry's active version, so there is nothing to patch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from lightning.config import Settings
+from lightning.domain.errors import Conflict, LightningError, NotFound, ProviderError, TransientProviderError
+from lightning.ports.rollout import AgentRollout, RolloutResult
+
+logger = logging.getLogger(__name__)
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+AKS_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
+MODEL_ENV = ("USE_TUNED_MODEL", "TUNED_MODEL_NAME")
+_TOKEN_SLACK_SECONDS = 300
+
+
+class LocalRollout:
+    """No cluster: the local agent reads the registry's active version itself; nothing to restart."""
+
+    message = (
+        "no Kubernetes cluster configured (K8S_API_SERVER, KUBECONFIG or in-cluster): nothing to patch; "
+        "the local agent follows the model registry's active version"
+    )
+
+    def current_env(self, *, namespace: str, deployment: str) -> dict[str, str | None]:
+        del namespace, deployment
+        return dict.fromkeys(MODEL_ENV)
+
+    def roll_out(self, *, namespace: str, deployment: str, env: dict[str, str | None]) -> RolloutResult:
+        del namespace, deployment, env
+        return RolloutResult(ok=True, message=self.message)
+
+
+def _aks_token_hook(credential: Any) -> Callable[[k8s.Configuration], None]:
+    token: Any = None
+
+    def refresh(configuration: k8s.Configuration) -> None:
+        nonlocal token
+        if token is None or token.expires_on - _TOKEN_SLACK_SECONDS < time.time():
+            token = credential.get_token(AKS_SCOPE)
+        # The client sends a bearer token only when api_key has one: "BearerToken" is the key it reads first.
+        configuration.api_key["BearerToken"] = token.token
+        configuration.api_key_prefix["BearerToken"] = "Bearer"
+
+    return refresh
+
+
+class KubernetesRollout:
+    """The AgentRollout port on the apps/v1 Deployments API (official ``kubernetes`` client)."""
+
+    def __init__(
+        self,
+        *,
+        api_client: k8s.ApiClient,
+        timeout: float = 600.0,
+        poll_interval: float = 2.0,
+        conflict_retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api = k8s.AppsV1Api(api_client)
+        self.host = api_client.configuration.host
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.conflict_retries = conflict_retries
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, credential: Any = None, poll_interval: float = 2.0
+    ) -> AgentRollout:
+        configuration = k8s.Configuration()
+        kubeconfig = settings.kubeconfig or Path(os.path.expanduser("~/.kube/config"))
+        if settings.k8s_api_server:
+            configuration.host = settings.k8s_api_server.rstrip("/")
+        elif kubeconfig.is_file():
+            k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        else:
+            return LocalRollout()
+        if settings.k8s_use_aks_token:
+            if credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                credential = DefaultAzureCredential()
+            hook = _aks_token_hook(credential)
+            hook(configuration)  # a first token now: a credential problem shows before any patch
+            configuration.refresh_api_key_hook = hook
+        return cls(
+            api_client=k8s.ApiClient(configuration),
+            timeout=settings.rollout_timeout_seconds,
+            poll_interval=poll_interval,
+        )
+
+    # --- port -----------------------------------------------------------------------------------
+    def current_env(self, *, namespace: str, deployment: str) -> dict[str, str | None]:
+        current = self._read(namespace, deployment)
+        env = _env_of(_container(current, deployment))
+        return {name: env.get(name) for name in MODEL_ENV}
+
+    def roll_out(self, *, namespace: str, deployment: str, env: dict[str, str | None]) -> RolloutResult:
+        target = f"{namespace}/{deployment}"
+        current = self._read(namespace, deployment)
+        container = _container(current, deployment)
+        before = _env_of(container)
+        previous_env = {name: before.get(name) for name in env}
+        template_metadata = current.spec.template.metadata
+        previous_restart = ((template_metadata and template_metadata.annotations) or {}).get(RESTARTED_AT)
+
+        restarted_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._patch(namespace, deployment, _patch_body(container.name, env, restarted_at))
+        ok, detail = self._wait(namespace, deployment)
+        if ok:
+            logger.info("rolled out %s", target, extra={"model_version": env.get("TUNED_MODEL_NAME")})
+            return RolloutResult(
+                ok=True, message=f"deployment {target} rolled out: {detail}", previous_env=previous_env
+            )
+
+        logger.warning("rollout of %s failed (%s); restoring the previous env", target, detail)
+        try:
+            self._patch(namespace, deployment, _patch_body(container.name, previous_env, previous_restart))
+            restored, restore_detail = self._wait(namespace, deployment)
+        except LightningError as exc:
+            return RolloutResult(
+                ok=False,
+                message=f"rollout of {target} failed: {detail}; restoring the previous env FAILED: {exc}",
+                previous_env=previous_env,
+                rolled_back=False,
+            )
+        tail = (
+            "previous env restored"
+            if restored
+            else f"previous env restored, but not yet available: {restore_detail}"
+        )
+        return RolloutResult(
+            ok=False,
+            message=f"rollout of {target} failed: {detail}; {tail}",
+            previous_env=previous_env,
+            rolled_back=True,
+        )
+
+    # --- API calls --------------------------------------------------------------------------------
+    def _read(self, namespace: str, deployment: str) -> Any:
+        try:
+            return self.api.read_namespaced_deployment(deployment, namespace)
+        except ApiException as exc:
+            raise self._error(exc, "get", namespace, deployment) from None
+        except Urllib3Error as exc:
+            raise self._unreachable(exc) from None
+
+    def _patch(self, namespace: str, deployment: str, body: dict[str, Any]) -> None:
+        for attempt in range(1, self.conflict_retries + 1):
+            try:
+                # A dict body goes out as application/strategic-merge-patch+json: what kubectl set env sends.
+                self.api.patch_namespaced_deployment(deployment, namespace, body)
+                return
+            except ApiException as exc:
+                if exc.status == 409 and attempt < self.conflict_retries:
+                    logger.info(
+                        "conflict patching %s/%s (attempt %d); retrying", namespace, deployment, attempt
+                    )
+                    self._sleep(min(self.poll_interval, 0.5) * attempt)
+                    continue
+                raise self._error(exc, "patch", namespace, deployment) from None
+            except Urllib3Error as exc:
+                raise self._unreachable(exc) from None
+
+    def _wait(self, namespace: str, deployment: str) -> tuple[bool, str]:
+        """``kubectl rollout status``: (done, what happened)."""
+        deadline = time.monotonic() + self.timeout
+        detail = "waiting for the rollout to start"
+        while True:
+            current = self._read(namespace, deployment)
+            done, failed, detail = _progress(current)
+            if done:
+                return True, detail
+            if failed:
+                return False, detail
+            if time.monotonic() >= deadline:
+                return False, f"not complete after {self.timeout:g}s ({detail})"
+            self._sleep(self.poll_interval)
+
+    # --- errors -----------------------------------------------------------------------------------
+    def _error(self, exc: ApiException, verb: str, namespace: str, deployment: str) -> LightningError:
+        reason = _status_message(exc)
+        target = f"{namespace}/{deployment}"
+        if exc.status == 403:
+            return ProviderError(
+                f"Kubernetes refused to {verb} deployment {target} (403 Forbidden: {reason}); grant the loop's "
+                f"identity get and patch on deployments.apps in namespace {namespace} (Role + RoleBinding), "
+                "or set ROLLOUT_ENABLED=false",
+                provider="kubernetes",
+                status_code=403,
+            )
+        if exc.status == 401:
+            return ProviderError(
+                f"Kubernetes rejected the credentials for {self.host} (401 Unauthorized: {reason}); check "
+                "KUBECONFIG or K8S_USE_AKS_TOKEN",
+                provider="kubernetes",
+                status_code=401,
+            )
+        if exc.status == 404:
+            return NotFound(
+                "Kubernetes deployment", target, hint=f"check with `kubectl get deployment -n {namespace}`"
+            )
+        if exc.status == 409:
+            return Conflict(
+                f"deployment {target} kept changing while patching it ({reason}); try again", ident=target
+            )
+        if exc.status in (429, 500, 502, 503, 504) or exc.status == 0:
+            return TransientProviderError(
+                f"Kubernetes API {self.host} answered {exc.status} to {verb} {target}: {reason}; retry later",
+                provider="kubernetes",
+                status_code=exc.status,
+            )
+        return ProviderError(
+            f"Kubernetes refused to {verb} deployment {target} ({exc.status}: {reason})",
+            provider="kubernetes",
+            status_code=exc.status,
+        )
+
+    def _unreachable(self, exc: Exception) -> TransientProviderError:
+        return TransientProviderError(
+            f"cannot reach the Kubernetes API at {self.host} ({type(exc).__name__}); check K8S_API_SERVER, "
+            "KUBECONFIG or the cluster's network",
+            provider="kubernetes",
+        )
+
+
+def _status_message(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+    except ValueError:
+        return str(exc.reason or exc.status)
+    return str(body.get("message") or exc.reason or exc.status)
+
+
+def _container(deployment: Any, name: str) -> Any:
+    """The agent container: the one named like the Deployment, else the first."""
+    containers = deployment.spec.template.spec.containers
+    return next((c for c in containers if c.name == name), containers[0])
+
+
+def _env_of(container: Any) -> dict[str, str | None]:
+    return {item.name: item.value for item in container.env or []}
+
+
+def _patch_body(container: str, env: dict[str, str | None], restarted_at: str | None) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = [
+        {"name": name, "$patch": "delete"} if value is None else {"name": name, "value": value}
+        for name, value in env.items()
+    ]
+    return {
+        "spec": {
+            "template": {
+                # None deletes the annotation, so a restore returns the template to its previous revision.
+                "metadata": {"annotations": {RESTARTED_AT: restarted_at}},
+                "spec": {"containers": [{"name": container, "env": entries}]},
+            }
+        }
+    }
+
+
+def _progress(deployment: Any) -> tuple[bool, bool, str]:
+    """(done, failed, detail) by ``kubectl rollout status``'s rules for Deployments."""
+    status = deployment.status
+    generation = deployment.metadata.generation or 0
+    wanted = deployment.spec.replicas if deployment.spec.replicas is not None else 1
+    if status is None or (status.observed_generation or 0) < generation:
+        return False, False, "waiting for the deployment spec update to be observed"
+    for condition in status.conditions or []:
+        if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
+            return False, True, f"progress deadline exceeded ({condition.message or 'no message'})"
+    updated = status.updated_replicas or 0
+    total = status.replicas or 0
+    available = status.available_replicas or 0
+    if updated < wanted:
+        return False, False, f"{updated} of {wanted} new replicas updated"
+    if total > updated:
+        return False, False, f"{total - updated} old replicas pending termination"
+    if available < updated:
+        return False, False, f"{available} of {updated} updated replicas available"
+    return True, False, f"{available} of {wanted} replicas available"

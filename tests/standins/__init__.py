@@ -1,0 +1,1 @@
+"""Local HTTP stand-ins for APIs that have no local server (Kubernetes apps/v1, Azure Resource Manager)."""
