@@ -107,6 +107,11 @@ def check_min_score(value: float) -> float:
         raise InvalidInput(f"--min-score: {exc}", field="min_score") from None
 
 
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, got {limit}", field="limit")
+
+
 # --- human labels --------------------------------------------------------------------------------
 def label_episode(
     episode_id: str,
@@ -253,8 +258,7 @@ def label_batch(
     ``store.save_labels`` in chunks of ``policy.chunk_size``, each guarded by the etag read.
     """
     policy = policy or LabelingPolicy()
-    if limit is not None and limit < 1:
-        raise InvalidInput(f"--limit must be at least 1, got {limit}", field="limit")
+    _check_limit(limit)
     agent = agents.get(agent_id)
     report = LabelReport(
         agent_id=agent_id,
@@ -336,6 +340,7 @@ def labels_needed(
     store: EpisodeStore, *, agent_id: str, limit: int | None = None, relabel: bool = False
 ) -> int:
     """How many episodes ``label_batch`` would consider (for a progress bar's total)."""
+    _check_limit(limit)
     return store.count(EpisodeQuery(agent_id=agent_id, labeled=None if relabel else False, limit=limit))
 
 
