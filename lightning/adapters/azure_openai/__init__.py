@@ -1,0 +1,1 @@
+"""Azure OpenAI management-plane adapters: model deployments (``azure-mgmt-cognitiveservices``)."""
