@@ -58,7 +58,8 @@ from lightning.domain.errors import InvalidInput
 from lightning.domain.statistics import (
     DEFAULT_RESAMPLES,
     Interval,
-    bootstrap_compare,
+    Statistic,
+    bootstrap_compare_many,
     bootstrap_interval,
     holm_adjust,
     mean,
@@ -453,60 +454,89 @@ def compare_proportion(
     )
 
 
+@dataclass(frozen=True)
+class BootstrapMetric:
+    """One row computed by the bootstrap: ``statistic`` is ``mean`` or a percentile like ``p95``."""
+
+    key: str
+    name: str
+    statistic: str
+
+    def function(self) -> Statistic:
+        return mean if self.statistic == "mean" else percentile_of(float(self.statistic.lstrip("p")))
+
+    @property
+    def test(self) -> str:
+        return (
+            "bootstrap (difference of means)" if self.statistic == "mean" else f"bootstrap ({self.statistic})"
+        )
+
+
 def compare_bootstrap(
     *,
-    key: str,
-    name: str,
+    metrics: Sequence[BootstrapMetric],
     unit: MetricUnit,
     higher_is_better: bool,
     primary: bool,
-    statistic_name: str,
     baseline: Sequence[float],
     candidate: Sequence[float],
     policy: Policy,
-) -> MetricComparison:
-    """One mean/percentile row: percentile bootstrap per side and for the difference, bootstrap test."""
+) -> list[MetricComparison]:
+    """Mean/percentile rows over the same two samples: percentile bootstrap per side and for the
+    difference, bootstrap test; all rows share one set of resamples (drawing them is the cost)."""
     confidence, resamples = policy.confidence, policy.resamples
-    statistic = mean if statistic_name == "mean" else percentile_of(float(statistic_name.lstrip("p")))
-    rng = policy.rng(key)
-    row = MetricComparison(
-        key=key,
-        name=name,
-        unit=unit,
-        higher_is_better=higher_is_better,
-        primary=primary,
-        test="bootstrap (difference of means)"
-        if statistic_name == "mean"
-        else f"bootstrap ({statistic_name})",
-        baseline=SideMetric(n=len(baseline)),
-        candidate=SideMetric(n=len(candidate)),
-        result="not_enough_data",
-    )
+    rng = policy.rng("+".join(metric.key for metric in metrics))
+    rows = [
+        MetricComparison(
+            key=metric.key,
+            name=metric.name,
+            unit=unit,
+            higher_is_better=higher_is_better,
+            primary=primary,
+            test=metric.test,
+            baseline=SideMetric(n=len(baseline)),
+            candidate=SideMetric(n=len(candidate)),
+            result="not_enough_data",
+        )
+        for metric in metrics
+    ]
     short = _not_enough(len(baseline), len(candidate), policy)
     if short is not None:
         # Each side still gets its figure and interval; only the comparison is withheld.
-        sides: dict[str, object] = {}
-        for role, values in (("baseline", baseline), ("candidate", candidate)):
-            if values:
-                interval = bootstrap_interval(
-                    values, statistic, rng=rng, resamples=resamples, confidence=confidence
-                )
-                sides[role] = _side(len(values), statistic(values), interval)
-        return row.model_copy(update={**sides, "note": short})
-    result = bootstrap_compare(
-        baseline, candidate, statistic, rng=rng, resamples=resamples, confidence=confidence
+        out = []
+        for metric, row in zip(metrics, rows, strict=True):
+            statistic = metric.function()
+            sides: dict[str, object] = {}
+            for role, values in (("baseline", baseline), ("candidate", candidate)):
+                if values:
+                    interval = bootstrap_interval(
+                        values, statistic, rng=rng, resamples=resamples, confidence=confidence
+                    )
+                    sides[role] = _side(len(values), statistic(values), interval)
+            out.append(row.model_copy(update={**sides, "note": short}))
+        return out
+    results = bootstrap_compare_many(
+        baseline,
+        candidate,
+        [metric.function() for metric in metrics],
+        rng=rng,
+        resamples=resamples,
+        confidence=confidence,
     )
-    return row.model_copy(
-        update={
-            "baseline": _side(len(baseline), result.estimate_a, result.interval_a),
-            "candidate": _side(len(candidate), result.estimate_b, result.interval_b),
-            "difference": result.difference,
-            "difference_low": result.difference_interval.low,
-            "difference_high": result.difference_interval.high,
-            "p_value": result.p_value,
-            "result": _result(result.difference, result.p_value, higher_is_better, 1 - confidence),
-        }
-    )
+    return [
+        row.model_copy(
+            update={
+                "baseline": _side(len(baseline), result.estimate_a, result.interval_a),
+                "candidate": _side(len(candidate), result.estimate_b, result.interval_b),
+                "difference": result.difference,
+                "difference_low": result.difference_interval.low,
+                "difference_high": result.difference_interval.high,
+                "p_value": result.p_value,
+                "result": _result(result.difference, result.p_value, higher_is_better, 1 - confidence),
+            }
+        )
+        for row, result in zip(rows, results, strict=True)
+    ]
 
 
 def _side(n: int, value: float, interval: Interval) -> SideMetric:
@@ -543,13 +573,11 @@ def compute_metrics(
             candidate=(candidate.complete, candidate.complete_known),
             policy=policy,
         ),
-        compare_bootstrap(
-            key="avg_reward",
-            name="Average Reward Score",
+        *compare_bootstrap(
+            metrics=[BootstrapMetric("avg_reward", "Average Reward Score", "mean")],
             unit="score",
             higher_is_better=True,
             primary=True,
-            statistic_name="mean",
             baseline=baseline.rewards,
             candidate=candidate.rewards,
             policy=policy,
@@ -563,24 +591,14 @@ def compute_metrics(
             candidate=(candidate.errors, candidate.episodes),
             policy=policy,
         ),
-        compare_bootstrap(
-            key="latency_p50",
-            name="Latency p50",
+        *compare_bootstrap(
+            metrics=[
+                BootstrapMetric("latency_p50", "Latency p50", "p50"),
+                BootstrapMetric("latency_p95", "Latency p95", "p95"),
+            ],
             unit="ms",
             higher_is_better=False,
             primary=False,
-            statistic_name="p50",
-            baseline=baseline.latencies,
-            candidate=candidate.latencies,
-            policy=policy,
-        ),
-        compare_bootstrap(
-            key="latency_p95",
-            name="Latency p95",
-            unit="ms",
-            higher_is_better=False,
-            primary=False,
-            statistic_name="p95",
             baseline=baseline.latencies,
             candidate=candidate.latencies,
             policy=policy,
