@@ -56,6 +56,13 @@ class DatasetManifest(BaseModel):
     token_count: int
     tool_distribution: dict[str, int] = Field(default_factory=dict)
     dropped: dict[str, int] = Field(default_factory=dict, description="Episodes dropped, by reason.")
+    redactions: dict[str, int] = Field(
+        default_factory=dict, description="Secrets and personal data redacted, by kind."
+    )
+    truncated: int = Field(default=0, description="Tool results cut to the length cap.")
+    notes: list[str] = Field(
+        default_factory=list, description="Decisions the build took that a reader should know about."
+    )
     system_prompt: str = ""
     tools: list[dict[str, Any]] = Field(default_factory=list, description="The agent's tool schemas.")
     base_model: str | None = Field(default=None, description="Base model the token limits were checked for.")
@@ -65,6 +72,10 @@ class DatasetManifest(BaseModel):
     @property
     def episode_count(self) -> int:
         return len(self.episode_ids) + len(self.validation_episode_ids)
+
+    def examples(self, split: Split) -> int:
+        found = self.file(split)
+        return found.examples if found is not None else 0
 
     def file(self, split: Split) -> DatasetFile | None:
         return next((f for f in self.files if f.split == split), None)

@@ -1,0 +1,1 @@
+"""Blob stores for dataset files: a local folder (default) and Azure Blob Storage."""

@@ -1,0 +1,1068 @@
+"""Dataset building: labeled episodes → validated fine-tuning JSONL, a manifest and stored files.
+
+Called by the CLI (``build-dataset``, ``dataset-info``, ``list-datasets``) and, as the
+loop step ``build_datasets_when_ready``, by both hosts (the Functions timer and the
+local ``run-loop``). Plain functions over ports; nothing here knows SQLite, Azure or
+the tokenizer library.
+
+How a build goes (``build_dataset``):
+
+1. check the request (name, reward bounds, split) and the agent (``NotFound``);
+2. count what the filters leave out (unlabeled, below ``min_reward``) with store counts,
+   then *stream* the remaining episodes newest first — memory stays flat whatever the
+   episode count: a set of 64-bit de-duplication keys and the open files, nothing else;
+3. per episode: drop errored / tool-less / unknown-tool / duplicate ones (reason counted),
+   redact secrets and personal data from every message, cap the tool result, shape the
+   chat example with a native tool call, count its billed tokens (constant parts — system
+   prompt and tool schemas — are counted once per dataset), drop it if over the base
+   model's limit, validate it against the provider's rules and write it to the split the
+   hash of its episode id picks;
+4. enforce the file rules (>= 10 train examples; a validation split with < 10 examples
+   is merged into train and a note says so; 512 MB per file);
+5. name check: same name + same content → the existing dataset is returned; other content
+   → ``Conflict`` unless ``overwrite``;
+6. upload the files under a content-addressed blob name, then commit the manifest — the
+   last step, so a build killed at any point leaves no visible dataset (at worst unreferenced
+   files in the work folder or the blob store, which ``list-datasets`` never shows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lightning.domain.agent import AgentDefinition
+from lightning.domain.dataset import DatasetFile, DatasetFormat, DatasetManifest, RewardStats, Split
+from lightning.domain.episode import Episode, as_utc, format_timestamp, utcnow
+from lightning.domain.errors import Conflict, InvalidInput, NotFound
+from lightning.domain.finetune_format import (
+    MAX_FILE_BYTES,
+    MIN_EXAMPLES_PER_FILE,
+    REPLY_PRIMING,
+    TOKENS_PER_MESSAGE,
+    TOKENS_PER_TOOL_CALL,
+    dedupe_key,
+    episode_keys,
+    message_tokens,
+    normalize_query,
+    split_for,
+    token_limit_for,
+    tool_call_id,
+    tools_tokens,
+    validate_chat_example,
+    validate_dpo_example,
+)
+from lightning.domain.messages import FINE_TUNE_JOBS, StartFineTune
+from lightning.domain.redaction import may_contain_sensitive, redact_text, redact_value, truncate_text
+from lightning.ports.agents import AgentRegistry
+from lightning.ports.datasets import BlobStore, DatasetStore
+from lightning.ports.episodes import EpisodeQuery, EpisodeStore
+from lightning.ports.queue import Queue
+from lightning.ports.tokens import TokenCounter
+
+logger = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_VALIDATION_SPLIT = 0.5
+STALE_WORK_SECONDS = 24 * 3600
+_PROGRESS_EVERY = 2000
+_CHUNK_BYTES = 1 << 20
+FULLY_VALIDATED = 1000
+"""The first examples of every build are re-parsed from their JSON line and validated in full."""
+_DUMPS_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+# Tool-call arguments with sorted keys: the same call always has the same text (and de-duplicates).
+_DUMPS_ARGS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str).encode
+_quote = json.encoder.encode_basestring  # C speed; non-ASCII kept as is
+
+
+class BuildRequest(BaseModel):
+    """What ``build-dataset`` was asked to build. Bad values raise ``InvalidInput`` (not a pydantic error)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str
+    name: str = Field(description="Dataset name: letters, digits, '.', '_', '-'; immutable once built.")
+    min_reward: float = 0.7
+    output_format: DatasetFormat = "jsonl"
+    validation_split: float = Field(default=0.1, description="Fraction of episodes held out, by id hash.")
+    max_examples: int | None = Field(default=None, description="Keep at most this many (newest) examples.")
+    since: datetime | None = None
+    until: datetime | None = None
+    system_prompt: str | None = Field(default=None, description="Overrides the agent's system prompt.")
+    base_model: str | None = Field(default=None, description="Base model whose token limit applies.")
+    overwrite: bool = False
+    max_tool_result_chars: int = Field(default=8000, ge=100)
+    dpo_min_margin: float = Field(default=0.2, description="DPO: preferred reward - other reward >= this.")
+    origin: str = Field(default="cli", description="Who asked: cli, loop, api.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise InvalidInput(
+                f"dataset name {value!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit",
+                field="name",
+            )
+        return value
+
+    @field_validator("min_reward", "dpo_min_margin")
+    @classmethod
+    def _unit(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0 or value != value:
+            raise InvalidInput(f"--min-reward must be between 0 and 1, got {value}", field="min_reward")
+        return value
+
+    @field_validator("validation_split")
+    @classmethod
+    def _split(cls, value: float) -> float:
+        if not 0.0 <= value <= MAX_VALIDATION_SPLIT or value != value:
+            raise InvalidInput(
+                f"--validation-split must be between 0 and {MAX_VALIDATION_SPLIT}, got {value}",
+                field="validation_split",
+            )
+        return value
+
+    @field_validator("max_examples")
+    @classmethod
+    def _max(cls, value: int | None) -> int | None:
+        if value is not None and value < MIN_EXAMPLES_PER_FILE:
+            raise InvalidInput(
+                f"--max-examples must be at least {MIN_EXAMPLES_PER_FILE} (the provider's minimum), got {value}",
+                field="max_examples",
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> BuildRequest:
+        if self.since and self.until and as_utc(self.since) >= as_utc(self.until):
+            raise InvalidInput("--since must be earlier than --until", field="since")
+        return self
+
+
+class BuildOutcome(BaseModel):
+    """The committed dataset, and whether it already existed with the same content."""
+
+    manifest: DatasetManifest
+    reused: bool = Field(default=False, description="True when an identical dataset existed under the name.")
+
+
+ProgressFn = Callable[[int, int], None]
+"""``progress(done, total)``: episodes read so far out of the expected total."""
+
+
+# --- the build ---------------------------------------------------------------------------------
+
+
+class _Sink:
+    """Hashes and writes chunks of one file on a background thread.
+
+    hashlib and file writes release the GIL on large buffers, so the second core hashes and writes
+    while the first shapes examples. One worker thread per build keeps every file's chunks in order.
+    """
+
+    def __init__(self, path: Path, pool: ThreadPoolExecutor) -> None:
+        self.path = path
+        self.sha = hashlib.sha256()
+        self._handle = open(path, "wb")  # noqa: SIM115 - closed in close(), after the last chunk
+        self._pool = pool
+        self._pending: Future[None] | None = None
+
+    def _write(self, chunk: bytes) -> None:
+        self.sha.update(chunk)
+        self._handle.write(chunk)
+
+    def submit(self, chunk: bytes) -> None:
+        if self._pending is not None:
+            self._pending.result()  # re-raise a write error (disk full) here, on the caller's thread
+        self._pending = self._pool.submit(self._write, chunk)
+
+    def close(self) -> None:
+        try:
+            if self._pending is not None:
+                self._pending.result()
+                self._pending = None
+        finally:
+            self._handle.close()
+
+
+@dataclass
+class _SplitWriter:
+    """One split's temporary JSONL file, hashed and counted as it is written."""
+
+    split: Split
+    path: Path
+    ids_path: Path
+    sink: _Sink
+    ids: BinaryIO
+    buffer: list[bytes] = field(default_factory=list)
+    buffered: int = 0
+    examples: int = 0
+    nbytes: int = 0
+    tokens: int = 0
+    closed: bool = False
+
+    @property
+    def sha(self) -> Any:
+        return self.sink.sha
+
+    def write(self, line: bytes, episode_ids: str, tokens: int) -> None:
+        self.buffer.append(line)
+        size = len(line)
+        self.buffered += size
+        self.nbytes += size
+        self.examples += 1
+        self.tokens += tokens
+        self.ids.write(episode_ids.encode("utf-8"))
+        if self.buffered >= _CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.sink.submit(b"".join(self.buffer))
+            self.buffer.clear()
+            self.buffered = 0
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.flush()
+        finally:
+            self.sink.close()
+            self.ids.close()
+
+
+@dataclass
+class _Tally:
+    dropped: Counter[str] = field(default_factory=Counter)
+    redactions: Counter[str] = field(default_factory=Counter)
+    tools: Counter[str] = field(default_factory=Counter)
+    truncated: int = 0
+    reward_sum: float = 0.0
+    reward_min: float = 1.0
+    reward_max: float = 0.0
+    rewarded: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def reward(self, value: float) -> None:
+        self.reward_sum += value
+        self.reward_min = min(self.reward_min, value)
+        self.reward_max = max(self.reward_max, value)
+        self.rewarded += 1
+
+
+class _Work:
+    """A private work folder for one build; removed whatever happens (a killed build leaves it behind,
+    invisible to every listing; stale ones are swept by the next build)."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            _sweep_stale(root)
+            self.dir = Path(tempfile.mkdtemp(prefix=f".build-{name}-", dir=root))
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot write build files under {root}: {exc.strerror or exc}; make LIGHTNING_HOME writable"
+            ) from None
+        self.writers: dict[Split, _SplitWriter] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-writer")
+
+    def writer(self, split: Split) -> _SplitWriter:
+        found = self.writers.get(split)
+        if found is None:
+            path = self.dir / f"{split}.jsonl"
+            ids_path = self.dir / f"{split}.ids"
+            found = self.writers[split] = _SplitWriter(
+                split,
+                path,
+                ids_path,
+                _Sink(path, self._pool),
+                open(ids_path, "wb", buffering=1 << 16),  # noqa: SIM115
+            )
+        return found
+
+    def close(self) -> None:
+        try:
+            for writer in self.writers.values():
+                writer.close()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def remove(self) -> None:
+        try:
+            self.close()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _sweep_stale(root: Path) -> None:
+    cutoff = time.time() - STALE_WORK_SECONDS
+    for entry in root.glob(".build-*"):
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def _result_text(result: Any) -> str:
+    if result is None:
+        return ""
+    if isinstance(result, str):
+        return result
+    return _DUMPS_COMPACT(result)
+
+
+class _Shaper:
+    """Turns one episode into example messages; redaction and the result cap happen here."""
+
+    def __init__(self, request: BuildRequest, tally: _Tally) -> None:
+        self._cap = request.max_tool_result_chars
+        self._tally = tally
+
+    def _note(self, kind: str) -> None:
+        self._tally.redactions[kind] += 1
+
+    def parts(self, episode: Episode, args_text: str | None = None) -> tuple[str, str, str, str | None]:
+        """(user query, arguments JSON text, tool result text, final response), redacted and capped.
+
+        One cheap pre-check over all the episode's text decides whether redaction runs at all: most
+        episodes hold nothing sensitive and skip the patterns entirely.
+        """
+        query = episode.state.query
+        if args_text is None:
+            args_text = _DUMPS_ARGS(episode.action.arguments)
+        result = episode.result
+        result_text = _result_text(result)
+        response = episode.response
+        if may_contain_sensitive(f"{query}\x00{args_text}\x00{result_text}\x00{response or ''}"):
+            note = self._note
+            query = redact_text(query, note)
+            args_text = _DUMPS_ARGS(redact_value(episode.action.arguments, note))
+            if isinstance(result, str):
+                result_text = redact_text(result, note)
+            elif result is not None:
+                result_text = _result_text(redact_value(result, note))
+            if response is not None:
+                response = redact_text(response, note)
+        if len(result_text) > self._cap:
+            result_text = truncate_text(result_text, self._cap)
+            self._tally.truncated += 1
+        return query, args_text, result_text, response
+
+    def chat_messages(self, episode: Episode) -> list[dict[str, Any]]:
+        """The example's messages after the system prompt: user, assistant tool call[, tool, assistant]."""
+        query, args_text, result_text, response = self.parts(episode)
+        return chat_messages(episode.id, query, episode.action.tool or "", args_text, result_text, response)
+
+
+def chat_messages(
+    episode_id: str, query: str, tool: str, args_text: str, result_text: str, response: str | None
+) -> list[dict[str, Any]]:
+    """user → assistant with a native tool call → (when there is a final answer) tool result → assistant."""
+    call_id = tool_call_id(episode_id)
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": query},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": call_id, "type": "function", "function": {"name": tool, "arguments": args_text}}
+            ],
+        },
+    ]
+    if response:
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": result_text})
+        messages.append({"role": "assistant", "content": response})
+    return messages
+
+
+class _ChatLines:
+    """Writes chat examples as JSON text directly (the hot path: ~1M examples a minute).
+
+    The system message and tool schemas are the same in every line: serialized, validated and
+    token-counted once. Per example only the variable strings are encoded and counted, with the same
+    overheads ``finetune_format.example_tokens`` applies (a unit test holds the two equal).
+    """
+
+    def __init__(self, prompt: str, tools: list[dict[str, Any]], count: Callable[[str], int]) -> None:
+        system = {"role": "system", "content": prompt}
+        problems = validate_chat_example(
+            {"messages": [system, {"role": "assistant", "content": "x"}], "tools": tools}
+        )
+        if problems:
+            raise InvalidInput(f"the agent definition cannot make valid examples: {problems[0]}")
+        self.head = '{"messages":[' + _DUMPS_COMPACT(system)
+        self.tail = '],"tools":' + _DUMPS_COMPACT(tools) + "}\n"
+        self.constant_tokens = message_tokens(system, count) + REPLY_PRIMING + tools_tokens(tools, count)
+        self._count = count
+        self._role = {role: count(role) for role in ("user", "assistant", "tool")}
+        self._names: dict[str, int] = {}
+
+    def line(
+        self, call_id: str, query: str, tool: str, args_text: str, result_text: str, response: str | None
+    ) -> tuple[str, int]:
+        """The example's JSON line (with its newline) and its billed tokens."""
+        count = self._count
+        role = self._role
+        name_tokens = self._names.get(tool)
+        if name_tokens is None:
+            name_tokens = self._names[tool] = count(tool)
+        tokens = (
+            self.constant_tokens
+            + TOKENS_PER_MESSAGE + role["user"] + count(query)
+            + TOKENS_PER_MESSAGE + role["assistant"] + TOKENS_PER_TOOL_CALL + name_tokens + count(args_text)
+        )  # fmt: skip
+        text = (
+            f'{self.head},{{"role":"user","content":{_quote(query)}}},{{"role":"assistant","tool_calls":'
+            f'[{{"id":"{call_id}","type":"function","function":{{"name":{_quote(tool)},'
+            f'"arguments":{_quote(args_text)}}}}}]}}'
+        )
+        if response:
+            tokens += TOKENS_PER_MESSAGE + role["tool"] + count(result_text)
+            tokens += TOKENS_PER_MESSAGE + role["assistant"] + count(response)
+            text += (
+                f',{{"role":"tool","tool_call_id":"{call_id}","content":{_quote(result_text)}}}'
+                f',{{"role":"assistant","content":{_quote(response)}}}'
+            )
+        return text + self.tail, tokens
+
+
+def _check_agent_and_prompt(request: BuildRequest, agents: AgentRegistry) -> tuple[AgentDefinition, str]:
+    agent = agents.get(request.agent_id)
+    prompt = request.system_prompt if request.system_prompt is not None else agent.system_prompt
+    if not prompt.strip():
+        raise InvalidInput(
+            "the system prompt is empty: pass a non-empty --system-prompt-file", field="system_prompt"
+        )
+    return agent, prompt
+
+
+def _filters(request: BuildRequest, token_limit: int, prompt_source: str) -> dict[str, Any]:
+    return {
+        "min_reward": request.min_reward,
+        "output_format": request.output_format,
+        "validation_split": request.validation_split,
+        "max_examples": request.max_examples,
+        "since": format_timestamp(request.since) if request.since else None,
+        "until": format_timestamp(request.until) if request.until else None,
+        "base_model": request.base_model,
+        "token_limit": token_limit,
+        "max_tool_result_chars": request.max_tool_result_chars,
+        "system_prompt_source": prompt_source,
+        "trigger": request.origin,
+        **({"dpo_min_margin": request.dpo_min_margin} if request.output_format == "dpo" else {}),
+    }
+
+
+def _empty_error(request: BuildRequest, total: int, labeled: int) -> InvalidInput:
+    window = ""
+    if request.since or request.until:
+        window = " in the --since/--until window"
+    return InvalidInput(
+        f"no labeled episodes with reward >= {request.min_reward:g} for agent {request.agent_id!r}{window} "
+        f"({total:,} episodes, {labeled:,} labeled): label episodes first (label-batch) or lower --min-reward",
+        field="min_reward",
+    )
+
+
+def build_dataset(
+    request: BuildRequest,
+    *,
+    episodes: EpisodeStore,
+    datasets: DatasetStore,
+    blobs: BlobStore,
+    agents: AgentRegistry,
+    tokens: TokenCounter,
+    work_dir: Path,
+    progress: ProgressFn | None = None,
+) -> BuildOutcome:
+    """Build, validate, store and commit one dataset (see the module docstring for the steps).
+
+    Raises ``NotFound`` (unknown agent), ``InvalidInput`` (bad request, nothing usable, too few examples,
+    file too large, validation failures), ``Conflict`` (the name holds other content and not ``overwrite``).
+    ``work_dir`` holds temporary files (put it on the same disk as a local blob store: uploads are links).
+    """
+    agent, prompt = _check_agent_and_prompt(request, agents)
+    token_limit = token_limit_for(request.base_model)
+    prompt_source = "agent" if request.system_prompt is None else "file"
+    tools = agent.openai_tools()
+    window = {"agent_id": request.agent_id, "since": request.since, "until": request.until}
+    total = episodes.count(EpisodeQuery(**window))
+    labeled = episodes.count(EpisodeQuery(**window, labeled=True))
+    tally = _Tally()
+    work = _Work(Path(work_dir), request.name)
+    try:
+        if request.output_format == "dpo":
+            if labeled == 0:
+                raise _empty_error(request, total, labeled)
+            tally.dropped["unlabeled"] = total - labeled
+            ids_note = _write_dpo(
+                request, episodes, agent, prompt, tools, tokens, token_limit, tally, work, progress
+            )
+        else:
+            good = episodes.count(EpisodeQuery(**window, labeled=True, min_reward=request.min_reward))
+            if good == 0:
+                raise _empty_error(request, total, labeled)
+            tally.dropped["unlabeled"] = total - labeled
+            tally.dropped["below_min_reward"] = labeled - good
+            _write_chat(
+                request, episodes, agent, prompt, tools, tokens, token_limit, tally, work, good, progress
+            )
+            ids_note = None
+        work.close()
+        files = _finish_splits(request, work, tally)
+        content = _content_sha(request.output_format, files)
+        existing = datasets.find(request.name)
+        if existing is not None and existing.content_sha256 == content:
+            logger.info(
+                "dataset %s unchanged; returning the existing one", request.name, extra={"agent_id": agent.id}
+            )
+            return BuildOutcome(manifest=existing, reused=True)
+        if existing is not None and not request.overwrite:
+            raise Conflict(
+                f"dataset {request.name!r} already exists with different content "
+                f"(built {format_timestamp(existing.created_at)}); choose another --name or pass --overwrite",
+                ident=request.name,
+            )
+        train_ids, validation_ids = _read_ids(work)
+        if ids_note:
+            tally.notes.append(ids_note)
+        manifest = _commit(
+            request,
+            agent,
+            prompt,
+            tools,
+            files,
+            content,
+            train_ids,
+            validation_ids,
+            tally,
+            _filters(request, token_limit, prompt_source),
+            datasets=datasets,
+            blobs=blobs,
+            replaced=existing,
+        )
+        return BuildOutcome(manifest=manifest, reused=False)
+    finally:
+        work.remove()
+
+
+def _stream(
+    episodes: EpisodeStore, query: EpisodeQuery, total: int, progress: ProgressFn | None
+) -> Iterator[Episode]:
+    done = 0
+    for episode in episodes.query(query):
+        yield episode
+        done += 1
+        if progress is not None and done % _PROGRESS_EVERY == 0:
+            progress(done, total)
+    if progress is not None:
+        progress(done, total)
+
+
+def _usable(episode: Episode, tool_names: frozenset[str], tally: _Tally) -> bool:
+    """Hygiene rules shared by both formats; counts the reason of every drop."""
+    if episode.error:
+        tally.dropped["errored"] += 1
+        return False
+    tool = episode.action.tool
+    if not tool:
+        tally.dropped["no_tool_call"] += 1
+        return False
+    if tool not in tool_names:
+        tally.dropped["unknown_tool"] += 1
+        return False
+    return True
+
+
+def _write_chat(
+    request: BuildRequest,
+    episodes: EpisodeStore,
+    agent: AgentDefinition,
+    prompt: str,
+    tools: list[dict[str, Any]],
+    tokens: TokenCounter,
+    token_limit: int,
+    tally: _Tally,
+    work: _Work,
+    expected: int,
+    progress: ProgressFn | None,
+) -> None:
+    lines = _ChatLines(prompt, tools, tokens.count)
+    tool_names = frozenset(agent.tool_names)
+    shaper = _Shaper(request, tally)
+    seen: set[int] = set()
+    kept = 0
+    query = EpisodeQuery(
+        agent_id=request.agent_id,
+        labeled=True,
+        min_reward=request.min_reward,
+        since=request.since,
+        until=request.until,
+        order="newest",
+    )
+    for episode in _stream(episodes, query, expected, progress):
+        reward = episode.reward
+        if reward is None or reward < request.min_reward:  # the store filtered; a racing relabel may not have
+            tally.dropped["below_min_reward"] += 1
+            continue
+        if not _usable(episode, tool_names, tally):
+            continue
+        if not episode.state.query.strip():
+            tally.dropped["empty_query"] += 1
+            continue
+        tool = episode.action.tool or ""
+        raw_args = _DUMPS_ARGS(episode.action.arguments)
+        key = dedupe_key(episode.state.query, tool, raw_args)
+        if key in seen:
+            tally.dropped["duplicate"] += 1
+            continue
+        seen.add(key)
+        user_query, args_text, result_text, response = shaper.parts(episode, raw_args)
+        split, call_id = episode_keys(episode.id, request.validation_split)
+        text, example_tokens = lines.line(call_id, user_query, tool, args_text, result_text, response)
+        if example_tokens > token_limit:
+            tally.dropped["over_token_limit"] += 1
+            continue
+        if kept < FULLY_VALIDATED:
+            # Examples are valid by construction; the first ones are re-parsed and checked in full so a
+            # construction bug can never reach the provider unnoticed.
+            problems = validate_chat_example(json.loads(text))
+            if problems:
+                raise InvalidInput(f"episode {episode.id} makes an invalid example: {'; '.join(problems)}")
+        writer = work.writer(split)
+        writer.write(text.encode("utf-8", "replace"), episode.id + "\n", example_tokens)
+        if writer.nbytes > MAX_FILE_BYTES:
+            raise _too_large(writer, request)
+        tally.reward(reward)
+        tally.tools[tool] += 1
+        kept += 1
+        if request.max_examples is not None and kept >= request.max_examples:
+            tally.notes.append(f"stopped at --max-examples {request.max_examples:,} (newest episodes kept)")
+            break
+
+
+def _too_large(writer: _SplitWriter, request: BuildRequest) -> InvalidInput:
+    limit_mb = MAX_FILE_BYTES // (1024 * 1024)
+    suggestion = max(MIN_EXAMPLES_PER_FILE, int(writer.examples * 0.9))
+    return InvalidInput(
+        f"the {writer.split} file of {request.name!r} would exceed the provider's {limit_mb} MB file limit "
+        f"after {writer.examples:,} examples: pass --max-examples {suggestion:,} or narrow --since/--until",
+        field="max_examples",
+    )
+
+
+@dataclass
+class _Candidate:
+    reward: float
+    episode_id: str
+    episode: Episode
+
+
+def _action_signature(episode: Episode) -> str:
+    return f"{episode.action.tool}\x00{_DUMPS_COMPACT(episode.action.arguments)}"
+
+
+def _write_dpo(
+    request: BuildRequest,
+    episodes: EpisodeStore,
+    agent: AgentDefinition,
+    prompt: str,
+    tools: list[dict[str, Any]],
+    tokens: TokenCounter,
+    token_limit: int,
+    tally: _Tally,
+    work: _Work,
+    progress: ProgressFn | None,
+) -> str:
+    """Preference pairs: for each normalized request, its best response (reward >= min_reward) against its
+    worst (at least ``dpo_min_margin`` lower, a different tool call). Memory grows with the number of
+    distinct requests (two episodes kept per request), not with the episode count."""
+    tool_names = frozenset(agent.tool_names)
+    best: dict[str, _Candidate] = {}
+    worst: dict[str, _Candidate] = {}
+    query = EpisodeQuery(
+        agent_id=request.agent_id, labeled=True, since=request.since, until=request.until, order="newest"
+    )
+    expected = episodes.count(query)
+    for episode in _stream(episodes, query, expected, progress):
+        if episode.reward is None or not _usable(episode, tool_names, tally):
+            continue
+        key = normalize_query(episode.state.query)
+        candidate = _Candidate(episode.reward, episode.id, episode)
+        if key not in best or candidate.reward > best[key].reward:
+            best[key] = candidate
+        if key not in worst or candidate.reward < worst[key].reward:
+            worst[key] = candidate
+    count = tokens.count
+    system = {"role": "system", "content": prompt}
+    constant_tokens = message_tokens(system, count) + REPLY_PRIMING + tools_tokens(tools, count)
+    shaper = _Shaper(request, tally)
+    kept = 0
+    unpaired = 0
+    for key in sorted(best, key=lambda k: best[k].episode_id):
+        good, bad = best[key], worst[key]
+        if (
+            good.reward < request.min_reward
+            or good.reward - bad.reward < request.dpo_min_margin
+            or _action_signature(good.episode) == _action_signature(bad.episode)
+        ):
+            unpaired += 1
+            continue
+        user_query, _, _, _ = shaper.parts(good.episode)
+        preferred = shaper.chat_messages(good.episode)[1]
+        non_preferred = shaper.chat_messages(bad.episode)[1]
+        example = {
+            "input": {"messages": [system, {"role": "user", "content": user_query}], "tools": tools},
+            "preferred_output": [preferred],
+            "non_preferred_output": [non_preferred],
+        }
+        example_tokens = constant_tokens + message_tokens(example["input"]["messages"][1], count)  # type: ignore[index]
+        example_tokens += message_tokens(preferred, count) + message_tokens(non_preferred, count)
+        if example_tokens > token_limit:
+            tally.dropped["over_token_limit"] += 2
+            continue
+        problems = validate_dpo_example(example)
+        if problems:
+            tally.dropped["invalid_example"] += 2
+            logger.warning("pair %s/%s is invalid: %s", good.episode_id, bad.episode_id, problems[0])
+            continue
+        writer = work.writer(split_for(good.episode_id, request.validation_split))
+        line = _DUMPS_COMPACT(example).encode("utf-8", "replace") + b"\n"
+        writer.write(line, f"{good.episode_id}\n{bad.episode_id}\n", example_tokens)
+        if writer.nbytes > MAX_FILE_BYTES:
+            raise _too_large(writer, request)
+        tally.reward(good.reward)
+        tally.tools[good.episode.action.tool or ""] += 1
+        kept += 1
+        if request.max_examples is not None and kept >= request.max_examples:
+            tally.notes.append(f"stopped at --max-examples {request.max_examples:,} pairs")
+            break
+    if unpaired:
+        tally.dropped["no_preference_pair"] = unpaired
+    return (
+        "DPO: each example pairs the best response to a request (reward >= min reward) with its worst "
+        f"(>= {request.dpo_min_margin:g} lower, another tool call); reward statistics describe the preferred side"
+    )
+
+
+def _finish_splits(request: BuildRequest, work: _Work, tally: _Tally) -> dict[Split, _SplitWriter]:
+    """Apply the file-count rules; returns the splits that become files."""
+    train = work.writers.get("train")
+    validation = work.writers.get("validation")
+    if validation is not None and validation.examples < MIN_EXAMPLES_PER_FILE:
+        # Too small to be a useful (or accepted) validation file: its examples train instead.
+        moved = validation.examples
+        if train is None:
+            train = work.writer("train")
+            train.close()
+        with open(train.path, "ab") as out, open(validation.path, "rb") as src:
+            for line in src:
+                out.write(line)
+                train.sha.update(line)
+        with open(train.ids_path, "ab") as out_ids:
+            out_ids.write(validation.ids_path.read_bytes())
+        train.examples += moved
+        train.nbytes += validation.nbytes
+        train.tokens += validation.tokens
+        validation.path.unlink()
+        del work.writers["validation"]
+        validation = None
+        tally.notes.append(
+            f"validation split had {moved} example(s), fewer than the provider's minimum of "
+            f"{MIN_EXAMPLES_PER_FILE}: they were added to train and no validation file was written"
+        )
+        if train.nbytes > MAX_FILE_BYTES:
+            raise _too_large(train, request)
+    usable = train.examples if train else 0
+    if usable < MIN_EXAMPLES_PER_FILE:
+        dropped = ", ".join(f"{k}={v:,}" for k, v in sorted(tally.dropped.items()) if v) or "none"
+        unit = "preference pairs" if request.output_format == "dpo" else "usable examples"
+        raise InvalidInput(
+            f"only {usable} {unit} for {request.agent_id!r} after hygiene (dropped: {dropped}); "
+            f"fine-tuning needs at least {MIN_EXAMPLES_PER_FILE}: label more episodes or lower --min-reward",
+            field="min_reward",
+        )
+    assert train is not None
+    return {split: writer for split, writer in (("train", train), ("validation", validation)) if writer}  # type: ignore[misc]
+
+
+def _content_sha(output_format: str, files: dict[Split, _SplitWriter]) -> str:
+    identity = hashlib.sha256(f"format:{output_format}\n".encode())
+    for split in ("train", "validation"):
+        writer = files.get(split)  # type: ignore[call-overload,unused-ignore]
+        if writer is not None:
+            identity.update(f"{split}:{writer.sha.hexdigest()}\n".encode())
+    return identity.hexdigest()
+
+
+def _read_ids(work: _Work) -> tuple[list[str], list[str]]:
+    def read(split: Split) -> list[str]:
+        writer = work.writers.get(split)
+        if writer is None:
+            return []
+        return writer.ids_path.read_text(encoding="utf-8").splitlines()
+
+    return read("train"), read("validation")
+
+
+def _commit(
+    request: BuildRequest,
+    agent: AgentDefinition,
+    prompt: str,
+    tools: list[dict[str, Any]],
+    files: dict[Split, _SplitWriter],
+    content: str,
+    train_ids: list[str],
+    validation_ids: list[str],
+    tally: _Tally,
+    filters: dict[str, Any],
+    *,
+    datasets: DatasetStore,
+    blobs: BlobStore,
+    replaced: DatasetManifest | None,
+) -> DatasetManifest:
+    uploaded: list[str] = []
+    stored: list[DatasetFile] = []
+    try:
+        for split, writer in files.items():
+            uri = blobs.upload_file(writer.path, f"{request.name}/{content[:16]}/{split}.jsonl")
+            uploaded.append(uri)
+            stored.append(
+                DatasetFile(
+                    split=split,
+                    uri=uri,
+                    sha256=writer.sha.hexdigest(),
+                    examples=writer.examples,
+                    bytes=writer.nbytes,
+                    tokens=writer.tokens,
+                )
+            )
+        rewarded = max(tally.rewarded, 1)
+        manifest = DatasetManifest(
+            name=request.name,
+            agent_id=agent.id,
+            format=request.output_format,
+            episode_ids=train_ids,
+            validation_episode_ids=validation_ids,
+            filters=filters,
+            files=stored,
+            content_sha256=content,
+            reward=RewardStats(avg=tally.reward_sum / rewarded, min=tally.reward_min, max=tally.reward_max),
+            token_count=sum(f.tokens for f in stored),
+            tool_distribution=dict(sorted(tally.tools.items(), key=lambda kv: (-kv[1], kv[0]))),
+            dropped={k: v for k, v in sorted(tally.dropped.items()) if v},
+            redactions=dict(sorted(tally.redactions.items())),
+            truncated=tally.truncated,
+            notes=tally.notes,
+            system_prompt=prompt,
+            tools=tools,
+            base_model=request.base_model,
+        )
+        committed = datasets.put(manifest, overwrite=request.overwrite)
+    except BaseException:
+        for uri in uploaded:  # best effort: unreferenced files are harmless, just untidy
+            try:
+                blobs.delete(uri)
+            except Exception:
+                logger.warning("could not remove %s after a failed build", uri)
+        raise
+    if replaced is not None:
+        keep = {f.uri for f in committed.files}
+        for old in replaced.files:
+            if old.uri not in keep:
+                try:
+                    blobs.delete(old.uri)
+                except Exception:
+                    logger.warning("could not remove replaced file %s", old.uri)
+    logger.info(
+        "dataset %s built: %d train / %d validation examples, %d tokens",
+        committed.name,
+        committed.examples("train"),
+        committed.examples("validation"),
+        committed.token_count,
+        extra={"agent_id": agent.id},
+    )
+    return committed
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def dataset_info(name: str, *, datasets: DatasetStore) -> DatasetManifest:
+    """The manifest of ``name`` or ``NotFound`` with a hint."""
+    found = datasets.find(name)
+    if found is None:
+        raise NotFound("dataset", name, hint="list them with `lightning-loop list-datasets`")
+    return found
+
+
+def list_datasets(*, datasets: DatasetStore, agent_id: str | None = None) -> list[DatasetManifest]:
+    """Manifests, newest first."""
+    return datasets.list(agent_id=agent_id)
+
+
+def info_block(manifest: DatasetManifest) -> list[tuple[str, str]]:
+    """The workshop's ``dataset-info`` block (exact), then split sizes and the tool distribution."""
+    lines = [
+        ("Dataset", manifest.name),
+        ("Episodes", f"{manifest.episode_count:,}"),
+        ("Avg Reward", f"{manifest.reward.avg:.2f}"),
+        ("Min Reward", f"{manifest.reward.min:.2f}"),
+        ("Max Reward", f"{manifest.reward.max:.2f}"),
+        ("Token Count", f"{manifest.token_count:,}"),
+    ]
+    for split, label in (("train", "Train Examples"), ("validation", "Validation Examples")):
+        found = manifest.file(split)  # type: ignore[arg-type]
+        lines.append((label, f"{found.examples:,}" if found else "0"))
+    total = sum(manifest.tool_distribution.values()) or 1
+    tools = ", ".join(
+        f"{tool} {count:,} ({count / total:.0%})" for tool, count in manifest.tool_distribution.items()
+    )
+    lines.append(("Tool Distribution", tools or "-"))
+    return lines
+
+
+def summary(manifest: DatasetManifest) -> dict[str, Any]:
+    """The JSON view: the manifest without the (possibly huge) episode id lists, plus counts."""
+    data = manifest.model_dump(mode="json", exclude={"episode_ids", "validation_episode_ids"})
+    data["episodes"] = manifest.episode_count
+    data["train_examples"] = manifest.examples("train")
+    data["validation_examples"] = manifest.examples("validation")
+    return data
+
+
+# --- the loop step ---------------------------------------------------------------------------
+
+
+class DatasetPolicy(BaseModel):
+    """When the loop builds a dataset (from ``Settings``: DATASET_MIN_EPISODES, DATASET_MIN_REWARD, …)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_episodes: int = Field(default=50, ge=MIN_EXAMPLES_PER_FILE, description="New good episodes needed.")
+    min_reward: float = Field(default=0.7, ge=0, le=1)
+    min_hours_between: float = Field(default=24.0, ge=0)
+    base_model: str | None = None
+    validation_split: float = Field(default=0.1, ge=0, le=MAX_VALIDATION_SPLIT)
+    max_examples: int | None = Field(default=50_000, ge=MIN_EXAMPLES_PER_FILE)
+    resend_within_hours: float = Field(
+        default=1.0,
+        ge=0,
+        description="Re-send StartFineTune for a loop-built dataset this young (covers a crash between "
+        "commit and send; the queue de-duplicates by message id and training is idempotent).",
+    )
+
+
+class DatasetStepReport(BaseModel):
+    """What one run of the loop step did."""
+
+    built: list[DatasetManifest] = Field(default_factory=list)
+    queued: list[str] = Field(default_factory=list, description="Dataset names StartFineTune was sent for.")
+    skipped: dict[str, str] = Field(default_factory=dict, description="Agent id → why nothing was built.")
+
+
+def start_message_id(dataset_name: str) -> str:
+    """The queue message id for ``StartFineTune`` of a dataset (the queue drops repeats)."""
+    return f"start-fine-tune:{dataset_name}"
+
+
+def _send_start(queue: Queue, agent_id: str, dataset_name: str, base_model: str | None) -> None:
+    message = StartFineTune(agent_id=agent_id, dataset_name=dataset_name, base_model=base_model)
+    queue.send(FINE_TUNE_JOBS, message.model_dump(mode="json"), message_id=start_message_id(dataset_name))
+
+
+def build_datasets_when_ready(
+    *,
+    agents: AgentRegistry,
+    episodes: EpisodeStore,
+    datasets: DatasetStore,
+    blobs: BlobStore,
+    queue: Queue,
+    tokens: TokenCounter,
+    policy: DatasetPolicy,
+    work_dir: Path,
+    now: datetime | None = None,
+) -> DatasetStepReport:
+    """Loop step (timer): build a dataset for every agent that has enough new good episodes, and queue it.
+
+    Signature for the hosts: ``build_datasets_when_ready(agents=, episodes=, datasets=, blobs=, queue=,
+    tokens=, policy=DatasetPolicy(...), work_dir=settings.datasets_dir / ".work", now=None)``.
+
+    For each registered agent: ready when its labeled episodes with reward >= ``policy.min_reward`` and a
+    timestamp at or after its last dataset's ``created_at`` number at least ``policy.min_episodes``, and
+    ``policy.min_hours_between`` hours have passed since that dataset. The dataset (named
+    ``<agent>-<UTC yyyymmddThhmmssZ>``) holds all good episodes (newest ``max_examples``), and
+    ``StartFineTune`` goes to queue ``fine-tune-jobs`` with message id ``start-fine-tune:<name>``. An agent
+    whose build fails for a reason a human must fix (too few usable examples …) is reported in ``skipped``
+    and the others go on; provider/store errors propagate so the host retries the tick.
+    """
+    moment = as_utc(now) if now is not None else utcnow()
+    report = DatasetStepReport()
+    for agent in agents.list():
+        last = datasets.latest(agent.id)
+        if last is not None:
+            age = moment - as_utc(last.created_at)
+            if last.filters.get("trigger") == "loop" and age < timedelta(hours=policy.resend_within_hours):
+                _send_start(queue, agent.id, last.name, policy.base_model)
+                report.queued.append(last.name)
+            if age < timedelta(hours=policy.min_hours_between):
+                report.skipped[agent.id] = (
+                    f"last dataset {last.name} is {age.total_seconds() / 3600:.1f} h old "
+                    f"(< {policy.min_hours_between:g} h)"
+                )
+                continue
+        fresh = episodes.count(
+            EpisodeQuery(
+                agent_id=agent.id,
+                labeled=True,
+                min_reward=policy.min_reward,
+                since=as_utc(last.created_at) if last is not None else None,
+            )
+        )
+        if fresh < policy.min_episodes:
+            report.skipped[agent.id] = f"{fresh} new good episodes (< {policy.min_episodes})"
+            continue
+        request = BuildRequest(
+            agent_id=agent.id,
+            name=f"{agent.id}-{moment:%Y%m%dT%H%M%SZ}",
+            min_reward=policy.min_reward,
+            validation_split=policy.validation_split,
+            max_examples=policy.max_examples,
+            base_model=policy.base_model,
+            origin="loop",
+        )
+        try:
+            outcome = build_dataset(
+                request,
+                episodes=episodes,
+                datasets=datasets,
+                blobs=blobs,
+                agents=agents,
+                tokens=tokens,
+                work_dir=work_dir,
+            )
+        except (InvalidInput, Conflict) as exc:
+            logger.warning("no dataset for %s: %s", agent.id, exc, extra={"agent_id": agent.id})
+            report.skipped[agent.id] = str(exc)
+            continue
+        report.built.append(outcome.manifest)
+        _send_start(queue, agent.id, outcome.manifest.name, policy.base_model)
+        report.queued.append(outcome.manifest.name)
+    return report
