@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -72,7 +73,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput("--json and --markdown both print to stdout; use --markdown-file FILE")
         _check_writable(chart, "--chart")
         _check_writable(markdown_file, "--markdown-file")
-        request = CompareRequest(
+        request = _request(
             agent_id=agent_id,
             before_date=parse_datetime(before_date, flag="--before-date"),
             after_date=parse_datetime(after_date, flag="--after-date"),
@@ -96,6 +97,15 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(render_markdown(report))
         else:
             _print_report(report, chart=chart, markdown_file=markdown_file)
+
+
+def _request(**fields: object) -> CompareRequest:
+    try:
+        return CompareRequest.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        flag = "--" + "-".join(str(part) for part in error["loc"]).replace("_", "-")
+        raise InvalidInput(f"{flag}: {error['msg']}") from None
 
 
 def _print_report(report: ComparisonReport, *, chart: Path | None, markdown_file: Path | None) -> None:

@@ -176,6 +176,12 @@ def test_not_enough_data_is_said_plainly(capsys: pytest.CaptureFixture[str]) -> 
         ([*BASE, "--baseline-model", "local-base"], 2, "go together"),
         ([*DATES, "--no-such-flag"], 2, "no-such-flag"),
         ([*DATES, "--min-samples", "1"], 2, "--min-samples"),
+        ([*DATES, "--confidence", "0.5"], 2, "--confidence: Input should be greater than 0.5"),
+        (
+            ["compare-versions", "--agent-id", "", "--before-date", BEFORE, "--after-date", AFTER],
+            2,
+            "--agent-id",
+        ),
         ([*DATES, "--json", "--markdown"], 2, "both print to stdout"),
         ([*DATES, "--chart", "/no/such/dir/out.png"], 2, "does not exist"),
         (["compare-versions", "--before-date", BEFORE, "--after-date", AFTER], 2, "--agent-id"),

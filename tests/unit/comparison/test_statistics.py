@@ -11,6 +11,7 @@ from scipy import stats
 from lightning.domain.statistics import (
     Interval,
     bootstrap_compare,
+    bootstrap_compare_many,
     bootstrap_interval,
     holm_adjust,
     mean,
@@ -173,3 +174,44 @@ def test_holm_adjust_known_values() -> None:
     assert holm_adjust([0.02]) == [0.02]
     with pytest.raises(ValueError, match="between 0 and 1"):
         holm_adjust([1.5])
+
+
+def test_bootstrap_compare_many_shares_resamples_and_matches_single_statistics() -> None:
+    rng = Random(4)
+    a = [rng.expovariate(1 / 800) for _ in range(120)]
+    b = [rng.expovariate(1 / 600) for _ in range(130)]
+    p50, p95 = bootstrap_compare_many(
+        a, b, [percentile_of(50), percentile_of(95)], rng=Random(1), resamples=800
+    )
+    assert p50.estimate_a == pytest.approx(float(np.percentile(a, 50)))
+    assert p95.estimate_b == pytest.approx(float(np.percentile(b, 95)))
+    assert p95.interval_a.contains(p95.estimate_a)
+    assert p50.difference == pytest.approx(p50.estimate_b - p50.estimate_a)
+    with pytest.raises(ValueError, match="at least one statistic"):
+        bootstrap_compare_many(a, b, [], rng=Random(1))
+
+
+def test_bootstrap_test_keeps_its_false_alarm_rate_and_finds_real_shifts() -> None:
+    # Calibration: under the null, about 5% of tests may come out significant; with a real shift most should.
+    rng = Random(21)
+    null_hits = shift_hits = 0
+    trials = 120
+    for trial in range(trials):
+        a = [rng.gauss(0.6, 0.2) for _ in range(60)]
+        b = [rng.gauss(0.6, 0.2) for _ in range(60)]
+        shifted = [value + 0.15 for value in b]
+        null_hits += bootstrap_compare(a, b, mean, rng=Random(trial), resamples=400).p_value < 0.05
+        shift_hits += bootstrap_compare(a, shifted, mean, rng=Random(trial), resamples=400).p_value < 0.05
+    assert null_hits / trials <= 0.12
+    assert shift_hits / trials >= 0.9
+
+
+def test_z_test_keeps_its_false_alarm_rate() -> None:
+    rng = Random(33)
+    trials = 2000
+    hits = 0
+    for _ in range(trials):
+        x_a = sum(rng.random() < 0.7 for _ in range(100))
+        x_b = sum(rng.random() < 0.7 for _ in range(100))
+        hits += two_proportion_z_test(x_a, 100, x_b, 100).p_value < 0.05
+    assert 0.02 <= hits / trials <= 0.08
