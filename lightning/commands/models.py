@@ -1,9 +1,362 @@
-"""CLI commands of this area (being built; see the issue that owns it)."""
+"""CLI commands for model versions: promote-model, list-models, rollback, evaluate.
+
+Thin: parse, call one service in ``lightning.services.promotion`` / ``lightning.services.evaluation``,
+print the decision and its numbers (or ``--json``). A refused promotion or a failed rollout exits 1
+after printing what happened.
+"""
 
 from __future__ import annotations
 
+import getpass
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+from pydantic import ValidationError
+
+from lightning.commands._common import container, print_block, print_json, print_table
+from lightning.config import Settings
+from lightning.domain.errors import InvalidInput
+from lightning.domain.model import EvalRequest, EvaluationSummary, ModelVersion
+from lightning.services import evaluation
+from lightning.services import promotion as service
+
+
+def _user(settings: Settings) -> str:
+    if settings.lightning_user:
+        return settings.lightning_user
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers): still record something honest
+        return "unknown"
+
+
+def tool_runner(agent_id: str) -> evaluation.ToolRunner | None:
+    """The reference agent's tools, when that package is installed, so evaluations include results."""
+    try:
+        from lightning.agent import tools  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    run = getattr(tools, "run_tool", None)
+    if run is None:
+        return None
+
+    def runner(tool: str, arguments: dict[str, Any]) -> Any:
+        return run(tool, arguments)
+
+    return runner
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _summary_line(summary: EvaluationSummary) -> str:
+    return (
+        f"tool accuracy {_pct(summary.tool_accuracy)}, avg reward {_num(summary.avg_reward)}, "
+        f"error rate {_pct(summary.error_rate)} (n={summary.examples})"
+    )
+
+
+def _env_text(env: dict[str, str | None]) -> str:
+    return " ".join(f"{k}={v}" if v is not None else f"{k}-" for k, v in env.items())
+
+
+def _outcome_lines(outcome: service.PromotionOutcome, model_name: str) -> list[tuple[str, Any]]:
+    version = outcome.version
+    decision = outcome.decision
+    lines: list[tuple[str, Any]] = [("Model", model_name)]
+    if version is not None:
+        lines += [("Version", f"{version.id}"), ("Deployment", version.deployment_name or "-")]
+        if version.run_id:
+            lines.append(
+                (
+                    "Lineage",
+                    f"run {version.run_id} → dataset {version.dataset_name} ({(version.dataset_sha256 or '')[:12]}) → {version.episode_count} episodes",
+                )
+            )
+    if decision is not None:
+        gate = "forced (--force)" if decision.forced else ("passed" if decision.promote else "refused")
+        lines.append(("Gate", gate))
+        if decision.candidate is not None:
+            lines.append(("Candidate", _summary_line(decision.candidate)))
+        if decision.baseline is not None:
+            lines.append((f"Baseline ({decision.baseline.model})", _summary_line(decision.baseline)))
+        if decision.candidate is not None:
+            lines.append(("Tolerance", f"{decision.tolerance:g}"))
+        lines.append(("Reason", decision.reason))
+    if outcome.target and outcome.action in ("promoted", "rollout_failed", "dry_run"):
+        lines.append(("Rollout", f"{outcome.target} {_env_text(outcome.env)}"))
+    if version is not None and outcome.action != "dry_run":
+        lines.append(("Status", version.status))
+    lines.append(("Result", outcome.message))
+    return lines
+
+
+def promote_model(
+    agent_id: str = typer.Option(..., "--agent-id", help="Agent the model was fine-tuned for."),
+    model_name: str = typer.Option(
+        ..., "--model-name", help="Fine-tuned model, e.g. ft:gpt-4o-mini:autonomous-agent:abc123."
+    ),
+    mark_active: bool = typer.Option(
+        False, "--mark-active", help="Activate it and roll it out to the agent."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Skip the promotion gate (recorded); allows models without a run."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Evaluate and print what would happen; change nothing."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Register, deploy, gate and (with --mark-active) roll out a fine-tuned model."""
+    c = container()
+    request = service.PromotionRequest(
+        agent_id=agent_id,
+        model_name=model_name,
+        mark_active=mark_active,
+        force=force,
+        dry_run=dry_run,
+        promoted_by=_user(c.settings),
+    )
+    outcome = service.promote_model(
+        request,
+        agents=c.agents,
+        models=c.models,
+        runs=c.runs,
+        datasets=c.datasets,
+        episodes=c.episodes,
+        chat=c.chat,
+        evaluator=c.evaluator(),
+        deployer=c.deployer,
+        rollout=c.rollout,
+        policy=service.policy_from_settings(c.settings),
+        run_tool=tool_runner(agent_id),
+    )
+    if as_json:
+        print_json(outcome)
+    else:
+        print_block(_outcome_lines(outcome, model_name))
+    if outcome.action in ("rejected", "rollout_failed"):
+        raise typer.Exit(1)
+
+
+def _version_row(version: ModelVersion) -> list[Any]:
+    evaluation_summary = version.evaluation
+    return [
+        f"v{version.version}",
+        version.model_name,
+        version.deployment_name or "-",
+        version.status,
+        "*" if version.active else "",
+        _pct(evaluation_summary.tool_accuracy) if evaluation_summary else "-",
+        _num(evaluation_summary.avg_reward) if evaluation_summary else "-",
+        version.dataset_name or "-",
+        f"{version.promoted_at:%Y-%m-%d %H:%M}" if version.promoted_at else "-",
+        version.promoted_by or "-",
+    ]
+
+
+def list_models(
+    agent_id: str = typer.Option(..., "--agent-id"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Model versions of an agent, newest first; the active one is marked."""
+    c = container()
+    c.agents.get(agent_id)  # an unknown agent is an error, not an empty list
+    versions = c.models.list(agent_id)
+    if as_json:
+        print_json([{**v.model_dump(mode="json"), "active": v.active} for v in versions])
+        return
+    if not versions:
+        typer.echo(f"no model versions for {agent_id} yet (promote one with promote-model)")
+        return
+    print_table(
+        [
+            "Version",
+            "Model",
+            "Deployment",
+            "Status",
+            "Active",
+            "Tool Acc",
+            "Avg Reward",
+            "Dataset",
+            "Promoted",
+            "By",
+        ],
+        [_version_row(v) for v in versions],
+        title=f"Models of {agent_id}",
+    )
+
+
+def rollback(
+    agent_id: str = typer.Option(..., "--agent-id"),
+    to: str | None = typer.Option(None, "--to", help="Version to return to (vN, model or deployment name)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Return the agent to the previous version (or --to VERSION; the base model when there is none)."""
+    c = container()
+    policy = service.policy_from_settings(c.settings)
+    outcome = service.rollback(
+        agent_id=agent_id,
+        to=to,
+        agents=c.agents,
+        models=c.models,
+        rollout=c.rollout,
+        policy=policy,
+        by=_user(c.settings),
+    )
+    if as_json:
+        print_json(outcome)
+    else:
+        target = outcome.to_version
+        print_block(
+            [
+                ("Agent", agent_id),
+                (
+                    "From",
+                    f"{outcome.from_version.id} ({outcome.from_version.served_name})"
+                    if outcome.from_version
+                    else "-",
+                ),
+                (
+                    "To",
+                    f"{target.id} ({target.served_name})" if target else f"base model ({policy.base_model})",
+                ),
+                ("Env", _env_text(outcome.env)),
+                ("Result", outcome.message),
+            ]
+        )
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
+def _read_queries(path: Path) -> list[EvalRequest]:
+    """JSONL (``{"query", "tool"|"expected_tool", "arguments"|"expected_arguments"}``) or one query per line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read --queries {path}: {exc.strerror or exc}", field="queries") from None
+    requests: list[EvalRequest] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            if stripped.startswith("{"):
+                item = json.loads(stripped)
+                requests.append(
+                    EvalRequest(
+                        query=item.get("query", ""),
+                        expected_tool=item.get("expected_tool", item.get("tool")),
+                        expected_arguments=item.get("expected_arguments", item.get("arguments")),
+                        source="queries",
+                    )
+                )
+            else:
+                requests.append(EvalRequest(query=stripped, source="queries"))
+        except (ValueError, ValidationError, AttributeError) as exc:
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise InvalidInput(f"--queries {path} line {number}: {reason}", field="queries") from None
+    if not requests:
+        raise InvalidInput(f"--queries {path} holds no queries", field="queries")
+    return requests
+
+
+def evaluate(
+    agent_id: str = typer.Option(..., "--agent-id"),
+    models: list[str] = typer.Option(
+        ..., "--model", help="Model or deployment to evaluate (repeat to compare)."
+    ),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Evaluate on this dataset's validation split."
+    ),
+    queries: Path | None = typer.Option(
+        None, "--queries", help="JSONL ({query, tool, arguments}) or text file."
+    ),
+    generate: int | None = typer.Option(
+        None, "--generate", min=1, help="N generated requests with known answers."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for --generate."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate at most N requests."),
+    evaluator_name: str | None = typer.Option(
+        None, "--evaluator", help="task_adherence (default) or rubric."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Replay held-out requests against a model and score the answers (the promotion gate's check).
+
+    Without --dataset/--queries/--generate: the agent's latest dataset validation split plus recent
+    labeled episodes it does not contain."""
+    if sum(x is not None for x in (dataset, queries, generate)) > 1:
+        raise InvalidInput("choose one of --dataset, --queries and --generate")
+    c = container()
+    agent = c.agents.get(agent_id)
+    settings = c.settings
+    if queries is not None:
+        requests = _read_queries(queries)
+    elif generate is not None:
+        from lightning.agent.queries import generate_queries
+
+        requests = [
+            EvalRequest(query=s.query, expected_tool=s.tool, expected_arguments=dict(s.arguments))
+            for s in generate_queries(generate, seed=seed, agent_id=agent_id)
+        ]
+    elif dataset is not None:
+        requests = evaluation.dataset_requests(
+            dataset_name=dataset,
+            episodes=c.episodes,
+            datasets=c.datasets,
+            min_reward=settings.dataset_min_reward,
+        )
+    else:
+        requests = evaluation.held_out_requests(
+            agent_id=agent_id,
+            episodes=c.episodes,
+            datasets=c.datasets,
+            dataset_name=None,
+            recent=settings.gate_recent_episodes,
+            min_reward=settings.dataset_min_reward,
+        )
+    requests = requests[:limit] if limit else requests
+    if not requests:
+        raise InvalidInput(
+            f"no held-out requests for {agent_id}: label some episodes, build a dataset, or pass --queries FILE"
+        )
+    evaluator = c.evaluator(evaluator_name)
+    runner = tool_runner(agent_id)
+    summaries = [
+        evaluation.evaluate_model(
+            model=model, agent=agent, requests=requests, chat=c.chat, evaluator=evaluator, run_tool=runner
+        )
+        for model in models
+    ]
+    if as_json:
+        print_json(summaries[0] if len(summaries) == 1 else summaries)
+        return
+    rows = [
+        ["Examples", *[str(s.examples) for s in summaries]],
+        ["Tool Selection Accuracy", *[_pct(s.tool_accuracy) for s in summaries]],
+        ["Argument Exact Match", *[_pct(s.argument_exact_match) for s in summaries]],
+        ["Response Completeness", *[_pct(s.completeness) for s in summaries]],
+        ["Average Reward Score", *[_num(s.avg_reward) for s in summaries]],
+        ["Error Rate", *[_pct(s.error_rate) for s in summaries]],
+    ]
+    print_table(["Metric", *models], rows, title=f"Evaluation of {agent_id} ({summaries[0].evaluator})")
+    if not summaries[0].details.get("tools_run"):
+        typer.echo(
+            "note: tools were not run (the agent package is not installed): completeness is not measured",
+            err=True,
+        )
 
 
 def register(app: typer.Typer) -> None:
-    del app
+    app.command("promote-model")(promote_model)
+    app.command("list-models")(list_models)
+    app.command("rollback")(rollback)
+    app.command("evaluate")(evaluate)

@@ -32,7 +32,7 @@ from typing import Any
 
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import Action, Episode, State
-from lightning.domain.errors import NotFound, ProviderError
+from lightning.domain.errors import InvalidInput, NotFound, ProviderError
 from lightning.domain.model import EvalRequest, EvalSource, EvaluationSummary
 from lightning.ports.chat import ChatModel, ToolCallChoice
 from lightning.ports.datasets import DatasetStore
@@ -251,3 +251,23 @@ def evaluate_model(
             "results": rows,
         },
     )
+
+
+def dataset_requests(
+    *, dataset_name: str, episodes: EpisodeStore, datasets: DatasetStore, min_reward: float
+) -> list[EvalRequest]:
+    """``evaluate --dataset NAME``: the dataset's validation split (its training split is not held out)."""
+    manifest = datasets.get(dataset_name)
+    if not manifest.validation_episode_ids:
+        raise InvalidInput(
+            f"dataset {dataset_name} has no validation split to evaluate on; rebuild it with a validation "
+            "split, or evaluate with --queries FILE (or without --dataset: recent labeled episodes)",
+            field="dataset",
+        )
+    found: list[Episode] = []
+    for episode_id in manifest.validation_episode_ids:
+        try:
+            found.append(episodes.get(episode_id, agent_id=manifest.agent_id))
+        except NotFound:
+            logger.warning("validation episode %s of %s is gone; skipped", episode_id, dataset_name)
+    return requests_from_episodes(found, source="dataset", min_reward=min_reward)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -643,4 +643,39 @@ def rollback(
         to_version=target_version,
         env=env,
         rollout=result,
+    )
+
+
+class PolicySettings(Protocol):
+    """The ``Settings`` fields a promotion policy is made of (services never import the config module)."""
+
+    promotion_tolerance: float
+    gate_recent_episodes: int
+    dataset_min_reward: float
+    rollout_enabled: bool
+    k8s_namespace: str
+    base_model: str | None
+    azure_openai_deployment: str
+    lightning_trainer: str | None
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+def policy_from_settings(settings: PolicySettings) -> PromotionPolicy:
+    """The policy every host uses: tolerance, recent episodes, the base model agents fall back to
+    (``AZURE_OPENAI_DEPLOYMENT`` on Azure, ``BASE_MODEL`` otherwise), rollout on/off, and
+    ``K8S_NAMESPACE`` when it was set explicitly (else each agent definition's namespace)."""
+    base = (
+        settings.azure_openai_deployment
+        if settings.lightning_trainer == "azure-openai"
+        else settings.base_model or "local-base"
+    )
+    return PromotionPolicy(
+        tolerance=settings.promotion_tolerance,
+        recent_episodes=settings.gate_recent_episodes,
+        min_reward=settings.dataset_min_reward,
+        base_model=base,
+        rollout_enabled=settings.rollout_enabled,
+        namespace=settings.k8s_namespace if "k8s_namespace" in settings.model_fields_set else None,
     )

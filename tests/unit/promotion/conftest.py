@@ -14,10 +14,11 @@ from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.agent.queries import QuerySample, generate_queries
 from lightning.domain.dataset import DatasetManifest, RewardStats
 from lightning.domain.episode import Action, Episode, Label, State
-from lightning.domain.errors import NotFound, TransientProviderError
+from lightning.domain.errors import TransientProviderError
 from lightning.domain.training import TrainingRun
 from lightning.ports.chat import ToolCallChoice
 from lightning.services.promotion import PromotionPolicy
+from tests.fakes.datasets import InMemoryDatasetStore
 from tests.fakes.episodes import InMemoryEpisodeStore
 from tests.fakes.models import InMemoryModelRegistry
 from tests.fakes.rollout import RecordingDeployer, RecordingRollout
@@ -58,28 +59,6 @@ class ScriptedChat:
         return ToolCallChoice(model=model, tool=sample.tool, arguments=dict(sample.arguments))
 
 
-class DatasetShelf:
-    """Just enough of the DatasetStore port for the gate (find/latest/get)."""
-
-    def __init__(self, manifests: list[DatasetManifest]) -> None:
-        self.manifests = {m.name: m for m in manifests}
-
-    def get(self, name: str) -> DatasetManifest:
-        if name not in self.manifests:
-            raise NotFound("dataset", name)
-        return self.manifests[name]
-
-    def find(self, name: str) -> DatasetManifest | None:
-        return self.manifests.get(name)
-
-    def latest(self, agent_id: str) -> DatasetManifest | None:
-        found = [m for m in self.manifests.values() if m.agent_id == agent_id]
-        return found[-1] if found else None
-
-    def list(self, *, agent_id: str | None = None) -> list[DatasetManifest]:
-        return [m for m in self.manifests.values() if agent_id is None or m.agent_id == agent_id]
-
-
 def episode_for(sample: QuerySample, index: int, *, reward: float = 0.95) -> Episode:
     label = Label(source="auto", score=reward, reason="rubric", expected_tool=sample.tool, tool_correct=True)
     return Episode(
@@ -114,7 +93,7 @@ class World:
     samples: list[QuerySample]
     chat: ScriptedChat
     episodes: InMemoryEpisodeStore
-    datasets: DatasetShelf
+    datasets: InMemoryDatasetStore
     runs: InMemoryRunStore
     models: InMemoryModelRegistry = field(default_factory=InMemoryModelRegistry)
     deployer: RecordingDeployer = field(default_factory=lambda: RecordingDeployer(served_as_is=True))
@@ -158,12 +137,14 @@ def world() -> World:
         reward=RewardStats(avg=0.95, min=0.95, max=0.95),
         token_count=1234,
     )
+    datasets = InMemoryDatasetStore()
+    datasets.put(manifest)
     runs = InMemoryRunStore()
     runs.create_or_get(make_run())
     return World(
         samples=samples,
         chat=ScriptedChat(truth),
         episodes=InMemoryEpisodeStore(episodes),
-        datasets=DatasetShelf([manifest]),
+        datasets=datasets,
         runs=runs,
     )
