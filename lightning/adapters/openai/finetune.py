@@ -410,12 +410,20 @@ def _metrics(
         if _number(last.get("step")) is not None:
             metrics.step = int(_number(last.get("step")) or 0)
             metrics.total_steps = max(metrics.total_steps or 0, metrics.step)
-        metrics.train_loss = _number(last.get("train_loss")) or metrics.train_loss
-        for row in reversed(result_rows):
-            valid = _number(row.get("full_valid_loss")) or _number(row.get("valid_loss"))
-            if valid is not None:
-                metrics.valid_loss = valid
-                break
+        # the last rows may carry only some columns (a final validation row): take each column's last value
+        train = next(
+            (v for row in reversed(result_rows) if (v := _number(row.get("train_loss"))) is not None), None
+        )
+        metrics.train_loss = train if train is not None else metrics.train_loss
+        valid = next(
+            (
+                v
+                for row in reversed(result_rows)
+                if (v := _number(row.get("full_valid_loss")) or _number(row.get("valid_loss"))) is not None
+            ),
+            None,
+        )
+        metrics.valid_loss = valid if valid is not None else metrics.valid_loss
     if total_epochs:
         metrics.total_epochs = total_epochs
         if metrics.epoch is None and metrics.step is not None and metrics.total_steps:

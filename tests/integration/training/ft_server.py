@@ -16,11 +16,13 @@ answer (``lose_response``: the job exists but the client never hears of it). Eve
 from __future__ import annotations
 
 import base64
+import copy
 import email.parser
 import email.policy
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -101,7 +103,9 @@ class FineTuneServer:
         self.start_time = int(time.time()) - 3600
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
     @property
@@ -185,7 +189,10 @@ class FineTuneServer:
                     f"invalid {key}: file {file_id} is not a processed file", key, "invalid_file"
                 )
         job_id = self._new_id("ftjob")
-        method = body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": {}}}
+        method = copy.deepcopy(body.get("method")) or {
+            "type": "supervised",
+            "supervised": {"hyperparameters": {}},
+        }
         hyper = dict(method.get("supervised", {}).get("hyperparameters", {}))
         hyper.setdefault("n_epochs", 3)
         hyper.setdefault("batch_size", 1)
@@ -326,6 +333,11 @@ class FineTuneServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # header and body go out in separate writes: without this, delayed ACKs add ~40 ms each
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, format: str, *args: Any) -> None:
                 del format, args
