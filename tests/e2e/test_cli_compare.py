@@ -220,3 +220,28 @@ def test_console_script_runs_without_a_traceback(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: --before-date 2026-02-07T12:00:00Z is later than --after-date")
+
+
+@pytest.mark.parametrize(
+    ("after_accuracy", "after_errors", "verdict"),
+    [(0.6, 0.12, "Verdict: no significant difference"), (0.35, 0.25, "Verdict: candidate worse")],
+)
+def test_no_difference_and_regression_through_the_cli(
+    after_accuracy: float, after_errors: float, verdict: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Container(get_settings()).episodes.add(
+        [
+            *side(150, prefix="b", start=DAY1, tool_accuracy=0.6, reward_mean=0.6, error_rate=0.12),
+            *side(
+                150,
+                prefix="a",
+                start=DAY2,
+                seed=2,
+                tool_accuracy=after_accuracy,
+                reward_mean=0.6,
+                error_rate=after_errors,
+            ),
+        ]
+    )
+    assert main([*DATES, "--markdown"]) == 0
+    assert f"**{verdict}**" in capsys.readouterr().out
