@@ -297,37 +297,26 @@ def evaluate(
         raise InvalidInput("choose one of --dataset, --queries and --generate")
     c = container()
     agent = c.agents.get(agent_id)
-    settings = c.settings
+    given: list[EvalRequest] | None = None
     if queries is not None:
-        requests = _read_queries(queries)
+        given = _read_queries(queries)
     elif generate is not None:
         from lightning.agent.queries import generate_queries
 
-        requests = [
+        given = [
             EvalRequest(query=s.query, expected_tool=s.tool, expected_arguments=dict(s.arguments))
             for s in generate_queries(generate, seed=seed, agent_id=agent_id)
         ]
-    elif dataset is not None:
-        requests = evaluation.dataset_requests(
-            dataset_name=dataset,
-            episodes=c.episodes,
-            datasets=c.datasets,
-            min_reward=settings.dataset_min_reward,
-        )
-    else:
-        requests = evaluation.held_out_requests(
-            agent_id=agent_id,
-            episodes=c.episodes,
-            datasets=c.datasets,
-            dataset_name=None,
-            recent=settings.gate_recent_episodes,
-            min_reward=settings.dataset_min_reward,
-        )
-    requests = requests[:limit] if limit else requests
-    if not requests:
-        raise InvalidInput(
-            f"no held-out requests for {agent_id}: label some episodes, build a dataset, or pass --queries FILE"
-        )
+    requests = evaluation.select_requests(
+        agent_id=agent_id,
+        episodes=c.episodes,
+        datasets=c.datasets,
+        dataset_name=dataset,
+        queries=given,
+        recent=c.settings.gate_recent_episodes,
+        min_reward=c.settings.dataset_min_reward,
+        limit=limit,
+    )
     evaluator = c.evaluator(evaluator_name)
     runner = tool_runner(agent_id)
     summaries = [

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 ToolRunner = Callable[[str, dict[str, Any]], Any]
 """``run_tool(tool_name, arguments) -> result`` of the agent being evaluated."""
 
-MAX_DETAIL_ROWS = 500  # per-request rows kept in the summary (stored with the model version)
+MAX_DETAIL_ROWS = 100  # per-request rows kept in the summary (stored with the model version: keep it small)
 
 
 def requests_from_episodes(
@@ -271,3 +271,41 @@ def dataset_requests(
         except NotFound:
             logger.warning("validation episode %s of %s is gone; skipped", episode_id, dataset_name)
     return requests_from_episodes(found, source="dataset", min_reward=min_reward)
+
+
+def select_requests(
+    *,
+    agent_id: str,
+    episodes: EpisodeStore,
+    datasets: DatasetStore,
+    dataset_name: str | None = None,
+    queries: Sequence[EvalRequest] | None = None,
+    recent: int,
+    min_reward: float,
+    limit: int | None = None,
+) -> list[EvalRequest]:
+    """What ``evaluate`` replays: the given queries, else a dataset's validation split, else the gate's
+    held-out set (latest dataset's validation split + recent labeled episodes it does not contain)."""
+    if queries is not None:
+        requests = list(queries)
+    elif dataset_name is not None:
+        requests = dataset_requests(
+            dataset_name=dataset_name, episodes=episodes, datasets=datasets, min_reward=min_reward
+        )
+    else:
+        requests = held_out_requests(
+            agent_id=agent_id,
+            episodes=episodes,
+            datasets=datasets,
+            dataset_name=None,
+            recent=recent,
+            min_reward=min_reward,
+        )
+    if limit is not None:
+        requests = requests[:limit]
+    if not requests:
+        raise InvalidInput(
+            f"no held-out requests for {agent_id}: label some episodes, build a dataset with a validation "
+            "split, or pass --queries FILE / --generate N"
+        )
+    return requests

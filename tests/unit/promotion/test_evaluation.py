@@ -7,9 +7,15 @@ from typing import Any
 import pytest
 
 from lightning.domain.episode import Action, Episode, Label, State
-from lightning.domain.errors import ProviderError
+from lightning.domain.errors import InvalidInput, ProviderError
 from lightning.domain.model import EvalRequest, EvaluationSummary, decide_promotion
-from lightning.services.evaluation import evaluate_model, held_out_requests, requests_from_episodes
+from lightning.services.evaluation import (
+    dataset_requests,
+    evaluate_model,
+    held_out_requests,
+    requests_from_episodes,
+    select_requests,
+)
 from tests.unit.promotion.conftest import AGENT, World
 
 
@@ -154,3 +160,32 @@ def test_gate_rule_figures() -> None:
     empty = decide_promotion(summary("c", 0.0, 0.0, 0), summary("b", 0.0, 0.0, 0), tolerance=0.02)
     assert not empty.promote
     assert "no held-out requests" in empty.reason
+
+
+def test_select_requests_sources_and_limits(world: World) -> None:
+    common = {
+        "agent_id": AGENT,
+        "episodes": world.episodes,
+        "datasets": world.datasets,
+        "recent": 5,
+        "min_reward": 0.7,
+    }
+    given = requests(world, 3)
+    assert select_requests(queries=given, **common) == given
+    from_dataset = select_requests(dataset_name="autonomous-agent-v1", limit=4, **common)
+    assert [r.source for r in from_dataset] == ["dataset"] * 4
+    held_out = select_requests(**common)
+    assert [r.source for r in held_out] == ["validation"] * 10 + ["recent"] * 5
+    with pytest.raises(InvalidInput, match="no held-out requests"):
+        select_requests(queries=[], **common)
+
+
+def test_a_dataset_without_validation_split_is_refused(world: World) -> None:
+    manifest = world.datasets.get("autonomous-agent-v1").model_copy(
+        update={"name": "no-validation", "validation_episode_ids": [], "content_sha256": "other"}
+    )
+    world.datasets.put(manifest)
+    with pytest.raises(InvalidInput, match="no validation split"):
+        dataset_requests(
+            dataset_name="no-validation", episodes=world.episodes, datasets=world.datasets, min_reward=0.7
+        )
