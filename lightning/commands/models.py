@@ -146,6 +146,13 @@ def promote_model(
         raise typer.Exit(1)
 
 
+def _gate(version: ModelVersion) -> str:
+    decision = version.decision
+    if decision is None:
+        return "-"
+    return "forced" if decision.forced else ("passed" if decision.promote else "refused")
+
+
 def _version_row(version: ModelVersion) -> list[Any]:
     evaluation_summary = version.evaluation
     return [
@@ -154,6 +161,7 @@ def _version_row(version: ModelVersion) -> list[Any]:
         version.deployment_name or "-",
         version.status,
         "*" if version.active else "",
+        _gate(version),
         _pct(evaluation_summary.tool_accuracy) if evaluation_summary else "-",
         _num(evaluation_summary.avg_reward) if evaluation_summary else "-",
         version.dataset_name or "-",
@@ -183,6 +191,7 @@ def list_models(
             "Deployment",
             "Status",
             "Active",
+            "Gate",
             "Tool Acc",
             "Avg Reward",
             "Dataset",
