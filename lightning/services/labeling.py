@@ -196,7 +196,7 @@ class _Labeler:
             evaluation = self.evaluator.evaluate(episode, agent)
             label = _auto_label(evaluation, self.labeled_by)
         except Exception as exc:  # one bad episode (or one judge refusal) must not stop the batch
-            logger.warning(
+            logger.info(  # the report carries it; hosts log the summary
                 "evaluator %s failed on episode %s: %s",
                 self.evaluator.name,
                 episode.id,
