@@ -391,6 +391,9 @@ def _metrics(
         epoch = _number(data.get("epoch"))
         if epoch is not None:
             metrics.epoch = int(epoch)
+        n_epochs_seen = _number(data.get("n_epochs"))
+        if n_epochs_seen and total_epochs is None:
+            metrics.total_epochs = int(n_epochs_seen)
         for key in ("train_mean_token_accuracy", "valid_mean_token_accuracy"):
             if _number(data.get(key)) is not None:
                 metrics.extra[key] = _number(data.get(key))

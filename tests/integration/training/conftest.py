@@ -45,6 +45,7 @@ def store_dataset(
     agent_id: str = "autonomous-agent",
     train_examples: int = 12,
     validation_examples: int = 3,
+    lines: list[str] | None = None,
 ) -> DatasetManifest:
     """A built dataset, stored the way build-dataset stores it (files in the blob store, manifest in SQLite)."""
     blobs = LocalBlobStore.from_settings(settings)
@@ -55,7 +56,11 @@ def store_dataset(
         if count == 0:
             continue
         path = staging / f"{split}.jsonl"
-        path.write_text("".join(json.dumps(EXAMPLE) + "\n" for _ in range(count)))
+        chosen = lines or [json.dumps(EXAMPLE)] * (train_examples + validation_examples)
+        chosen = (
+            chosen[:train_examples] if split == "train" else chosen[train_examples : train_examples + count]
+        )
+        path.write_text("".join(line + "\n" for line in chosen))
         data = path.read_bytes()
         uri = blobs.upload_file(path, f"{name}/{split}.jsonl")
         files.append(
