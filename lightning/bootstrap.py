@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lightning.ports.queue import Queue
     from lightning.ports.rollout import AgentRollout
     from lightning.ports.runs import RunStore
+    from lightning.ports.tokens import TokenCounter
 
 
 def _build(path: str, settings: Settings, **kwargs: Any) -> Any:
@@ -120,6 +121,10 @@ class Container:
     @cached_property
     def fine_tuning(self) -> FineTuneProvider:
         return _build("lightning.adapters.openai.finetune.OpenAIFineTuneProvider", self.settings)  # type: ignore[no-any-return]
+
+    @cached_property
+    def tokens(self) -> TokenCounter:
+        return _build("lightning.adapters.tokens.O200kTokenCounter", self.settings)  # type: ignore[no-any-return]
 
     @cached_property
     def chat(self) -> ChatModel:

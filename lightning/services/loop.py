@@ -1,0 +1,228 @@
+"""The local host of the loop: the same steps the Functions app runs, bound to embedded equivalents.
+
+    Functions host                      local host (this module, ``lightning-loop run-loop``)
+    Cosmos change feed on rl_episodes → EpisodeStore.changes_since(cursor) + CursorStore
+    timer trigger                     → every ``dataset_interval_seconds``
+    Service Bus fine-tune-jobs        → Queue.receive("fine-tune-jobs")  (SQLite queue)
+    Service Bus fine-tune-done        → Queue.receive("fine-tune-done")
+
+``run_iteration`` does one pass; ``run_loop`` repeats it until asked to stop or, with
+``until_idle``, until a pass did nothing and no fine-tune is still in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lightning.domain.episode import utcnow
+from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS, FineTuneDone
+from lightning.ports.agents import AgentRegistry
+from lightning.ports.chat import ChatModel
+from lightning.ports.clock import Clock
+from lightning.ports.cursors import CursorStore
+from lightning.ports.datasets import BlobStore, DatasetStore
+from lightning.ports.deploy import ModelDeployer
+from lightning.ports.episodes import EpisodeStore
+from lightning.ports.evaluator import Evaluator
+from lightning.ports.finetune import FineTuneProvider
+from lightning.ports.models import ModelRegistry
+from lightning.ports.queue import Queue
+from lightning.ports.rollout import AgentRollout
+from lightning.ports.runs import RunStore
+from lightning.ports.tokens import TokenCounter
+from lightning.services.datasets import DatasetPolicy, build_datasets_when_ready
+from lightning.services.evaluation import ToolRunner
+from lightning.services.labeling import LabelingPolicy, label_new_episodes
+from lightning.services.promotion import PromotionOutcome, PromotionPolicy, promote_and_roll_out
+from lightning.services.queue_worker import Settlement, drain
+from lightning.services.training import start_or_poll_fine_tune
+
+logger = logging.getLogger(__name__)
+
+LABELING_CURSOR = "labeling:episodes"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopPorts:
+    """Everything the loop steps need, wired by the entry point."""
+
+    episodes: EpisodeStore
+    cursors: CursorStore
+    agents: AgentRegistry
+    evaluator: Evaluator
+    datasets: DatasetStore
+    blobs: BlobStore
+    tokens: TokenCounter
+    queue: Queue
+    runs: RunStore
+    provider: FineTuneProvider
+    models: ModelRegistry
+    chat: ChatModel
+    deployer: ModelDeployer
+    rollout: AgentRollout
+    run_tool: ToolRunner | None = None
+
+
+class LoopPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    labeling: LabelingPolicy = Field(default_factory=LabelingPolicy)
+    datasets: DatasetPolicy = Field(default_factory=DatasetPolicy)
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    poll_seconds: float = Field(default=60.0, gt=0, description="Delay before a fine-tune is polled again.")
+    default_base_model: str = "local-base"
+    dataset_interval_seconds: float = Field(default=1800.0, ge=0, description="The timer's period.")
+    change_batch: int = Field(default=1000, ge=1)
+    visibility_timeout: float = Field(default=300.0, gt=0)
+    work_dir: Path = Path(".lightning/datasets/.work")
+
+
+class IterationReport(BaseModel):
+    """What one pass did; ``busy`` is False when it found nothing to do."""
+
+    labeled: int = 0
+    label_failures: int = 0
+    datasets_built: list[str] = Field(default_factory=list)
+    datasets_skipped: dict[str, str] = Field(default_factory=dict)
+    fine_tune_messages: list[Settlement] = Field(default_factory=list)
+    done_messages: list[Settlement] = Field(default_factory=list)
+    promotions: list[str] = Field(default_factory=list, description="One line per promotion outcome.")
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.labeled or self.datasets_built or self.fine_tune_messages or self.done_messages)
+
+
+def label_changes(ports: LoopPorts, policy: LoopPolicy, report: IterationReport) -> None:
+    """The change-feed step: label what changed since the saved cursor, then move the cursor."""
+    while True:
+        cursor = ports.cursors.get(LABELING_CURSOR)
+        batch = ports.episodes.changes_since(cursor, limit=policy.change_batch)
+        if batch.episodes:
+            labeled = label_new_episodes(
+                batch.episodes,
+                store=ports.episodes,
+                agents=ports.agents,
+                evaluator=ports.evaluator,
+                policy=policy.labeling,
+            )
+            report.labeled += labeled.labeled
+            report.label_failures += labeled.failed
+        if batch.cursor == cursor:
+            return
+        # Saved after the batch is handled: a crash re-reads it, and labeling skips labeled episodes.
+        ports.cursors.set(LABELING_CURSOR, batch.cursor)
+        if len(batch.episodes) < policy.change_batch:
+            return
+
+
+def run_iteration(
+    ports: LoopPorts, policy: LoopPolicy, *, build_datasets: bool, now: datetime | None = None
+) -> IterationReport:
+    """One pass of the loop: label → (timer) build datasets → start/poll fine-tunes → promote."""
+    report = IterationReport()
+    label_changes(ports, policy, report)
+    if build_datasets:
+        step = build_datasets_when_ready(
+            agents=ports.agents,
+            episodes=ports.episodes,
+            datasets=ports.datasets,
+            blobs=ports.blobs,
+            queue=ports.queue,
+            tokens=ports.tokens,
+            policy=policy.datasets,
+            work_dir=policy.work_dir,
+            now=now,
+        )
+        report.datasets_built = [manifest.name for manifest in step.built]
+        report.datasets_skipped = dict(step.skipped)
+
+    def fine_tune(body: dict[str, Any]) -> object:
+        return start_or_poll_fine_tune(
+            body,
+            runs=ports.runs,
+            datasets=ports.datasets,
+            blobs=ports.blobs,
+            provider=ports.provider,
+            queue=ports.queue,
+            poll_seconds=policy.poll_seconds,
+            default_base_model=policy.default_base_model,
+            work_dir=policy.work_dir,
+        )
+
+    def promote(body: dict[str, Any]) -> object:
+        outcome: PromotionOutcome | None = promote_and_roll_out(
+            FineTuneDone.model_validate(body),
+            agents=ports.agents,
+            models=ports.models,
+            runs=ports.runs,
+            datasets=ports.datasets,
+            episodes=ports.episodes,
+            chat=ports.chat,
+            evaluator=ports.evaluator,
+            deployer=ports.deployer,
+            rollout=ports.rollout,
+            policy=policy.promotion,
+            run_tool=ports.run_tool,
+        )
+        if outcome is not None:
+            report.promotions.append(f"{outcome.action}: {outcome.message}")
+        return outcome
+
+    visibility = policy.visibility_timeout
+    report.fine_tune_messages = drain(ports.queue, FINE_TUNE_JOBS, fine_tune, visibility_timeout=visibility)
+    report.done_messages = drain(ports.queue, FINE_TUNE_DONE, promote, visibility_timeout=visibility)
+    return report
+
+
+def fine_tunes_in_flight(runs: RunStore) -> int:
+    return sum(1 for run in runs.list(limit=200) if not run.terminal)
+
+
+def run_loop(
+    ports: LoopPorts,
+    policy: LoopPolicy,
+    *,
+    clock: Clock,
+    interval_seconds: float,
+    until_idle: bool = False,
+    max_iterations: int | None = None,
+    on_iteration: Callable[[int, IterationReport], None] | None = None,
+) -> int:
+    """Repeat ``run_iteration`` every ``interval_seconds``; returns how many passes ran."""
+    last_dataset_check: datetime | None = None
+    iterations = 0
+    while max_iterations is None or iterations < max_iterations:
+        now = clock.now()
+        timer_due = last_dataset_check is None or now - last_dataset_check >= timedelta(
+            seconds=policy.dataset_interval_seconds
+        )
+        if timer_due:
+            last_dataset_check = now
+        report = run_iteration(ports, policy, build_datasets=timer_due, now=now)
+        iterations += 1
+        if on_iteration is not None:
+            on_iteration(iterations, report)
+        if until_idle and not report.busy and fine_tunes_in_flight(ports.runs) == 0:
+            break
+        clock.sleep(interval_seconds)
+    return iterations
+
+
+class SystemClock:
+    """The real clock (a Clock for hosts that have no other)."""
+
+    def now(self) -> datetime:
+        return utcnow()
+
+    def sleep(self, seconds: float) -> None:
+        import time
+
+        time.sleep(seconds)
