@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lightning.domain.dataset import DatasetManifest
+from lightning.domain.episode import Episode, Label
 from lightning.domain.errors import Conflict, InvalidInput, NotFound
 
 
@@ -70,14 +72,21 @@ class InMemoryBlobStore:
             raise InvalidInput(f"{uri!r} is not a mem:// URI")
         return uri.removeprefix("mem://")
 
+    @staticmethod
+    def _check(blob_name: str) -> str:
+        if not blob_name or blob_name.startswith("/") or ".." in blob_name.split("/"):
+            raise InvalidInput(f"blob name {blob_name!r} must be a relative path without '..'")
+        return blob_name
+
     def upload_file(self, path: Path, blob_name: str) -> str:
-        self.blobs[blob_name] = Path(path).read_bytes()
+        self.blobs[self._check(blob_name)] = Path(path).read_bytes()
         return f"mem://{blob_name}"
 
     def download_file(self, uri: str, path: Path) -> Path:
         key = self._key(uri)
         if key not in self.blobs:
             raise NotFound("blob", uri)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(self.blobs[key])
         return Path(path)
 
@@ -92,3 +101,68 @@ class InMemoryBlobStore:
 
     def delete(self, uri: str) -> None:
         self.blobs.pop(self._key(uri), None)
+
+
+# --- episode builders for dataset tests ---------------------------------------------------------
+
+_TOOLS = {
+    "analyze_churn": ("Analyze customer churn for {p}", {"period": "{p}"}),
+    "sales_report": ("Generate a sales report for the {r} region in {p}", {"region": "{r}", "period": "{p}"}),
+    "top_products": ("What are the top {n} products by revenue?", {"n": "{n}", "metric": "revenue"}),
+    "customer_segments": ("Show me customer segments at {k} risk", {"risk_level": "{k}"}),
+    "sales_forecast": ("Predict sales for the next {n} months", {"horizon_months": "{n}"}),
+}
+_REGIONS = ("north", "south", "east", "west")
+_RISKS = ("low", "medium", "high")
+
+
+def labeled_episode(
+    index: int,
+    *,
+    agent_id: str = "autonomous-agent",
+    reward: float | None = 0.9,
+    tool: str | None = None,
+    query: str | None = None,
+    response: str | None = "Here is what I found.",
+    result: object = None,
+    error: str | None = None,
+    timestamp: datetime | None = None,
+    arguments: dict[str, object] | None = None,
+) -> Episode:
+    """A distinct, realistic episode number ``index`` (labeled with ``reward`` unless None)."""
+    names = list(_TOOLS)
+    chosen = tool or names[index % len(names)]
+    template, args = _TOOLS.get(chosen, ("Do something {n}", {}))
+    values = {
+        "p": f"Q{index % 4 + 1} {2000 + index // 4}",
+        "r": _REGIONS[index % 4],
+        "n": index % 50 + 1,
+        "k": _RISKS[index % 3],
+    }
+    call_args: dict[str, object] = {}
+    for key, value in args.items():
+        filled = value.format(**values)
+        call_args[key] = int(filled) if key in {"n", "horizon_months"} else filled
+    if chosen in {"top_products", "sales_forecast", "customer_segments"}:
+        template += f" (request {index})"
+    episode = Episode.model_validate(
+        {
+            "id": f"ep-{index:07d}",
+            "agent_id": agent_id,
+            "timestamp": timestamp or datetime(2026, 2, 7, 10, 0, tzinfo=UTC) + timedelta(seconds=index),
+            "state": {
+                "query": query or template.format(**values),
+                "context": {"user": "analyst@contoso.com"},
+            },
+            "action": {
+                "tool": chosen if tool != "" else None,
+                "arguments": arguments if arguments is not None else call_args,
+            },
+            "result": result if result is not None else {"ok": True, "rows": index % 7},
+            "response": response,
+            "error": error,
+        }
+    )
+    if reward is None:
+        return episode
+    return episode.with_label(Label(source="auto", score=reward, reason="test", evaluator="rubric"))

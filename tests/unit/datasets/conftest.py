@@ -1,0 +1,55 @@
+"""Fixtures for dataset service tests: fakes for every port, the bundled agents, the real tokenizer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
+from lightning.adapters.tokens import O200kTokenCounter
+from lightning.domain.episode import Episode
+from lightning.services.datasets import BuildOutcome, BuildRequest, build_dataset
+from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
+from tests.fakes.episodes import InMemoryEpisodeStore
+
+
+class Ports:
+    def __init__(self, work_dir: Path) -> None:
+        self.episodes = InMemoryEpisodeStore()
+        self.datasets = InMemoryDatasetStore()
+        self.blobs = InMemoryBlobStore()
+        self.agents = YamlAgentRegistry()
+        self.tokens = O200kTokenCounter()
+        self.work_dir = work_dir
+
+    def add(self, episodes: Sequence[Episode]) -> None:
+        self.episodes.add(episodes)
+
+    def build(self, **fields: Any) -> BuildOutcome:
+        fields.setdefault("agent_id", "autonomous-agent")
+        fields.setdefault("name", "autonomous-agent-v1")
+        return build_dataset(
+            BuildRequest(**fields),
+            episodes=self.episodes,
+            datasets=self.datasets,
+            blobs=self.blobs,
+            agents=self.agents,
+            tokens=self.tokens,
+            work_dir=self.work_dir,
+        )
+
+    def lines(self, uri: str) -> list[bytes]:
+        return list(self.blobs.open_lines(uri))
+
+
+@pytest.fixture
+def ports(tmp_path: Path) -> Ports:
+    return Ports(tmp_path / "work")
+
+
+@pytest.fixture
+def count() -> Callable[[str], int]:
+    return O200kTokenCounter().count
