@@ -1,9 +1,126 @@
-"""CLI commands of this area (being built; see the issue that owns it)."""
+"""``run-loop``: the whole loop on the local host, hands-off (label → dataset → fine-tune → promote)."""
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+from lightning.bootstrap import Container
+from lightning.commands._common import container, print_json
+from lightning.config import Settings
+from lightning.domain.errors import InvalidInput
+from lightning.services.datasets import DatasetPolicy
+from lightning.services.labeling import LabelingPolicy
+from lightning.services.loop import IterationReport, LoopPolicy, LoopPorts, SystemClock, run_loop
+from lightning.services.promotion import policy_from_settings
+
+
+def loop_policy(
+    settings: Settings, *, poll_seconds: float | None = None, dataset_interval: float | None = None
+) -> LoopPolicy:
+    """The loop's knobs from settings (the Functions app reads the same settings)."""
+    return LoopPolicy(
+        labeling=LabelingPolicy(min_score=settings.dataset_min_reward),
+        datasets=DatasetPolicy(
+            min_episodes=settings.dataset_min_episodes,
+            min_reward=settings.dataset_min_reward,
+            min_hours_between=settings.dataset_min_hours_between,
+            base_model=settings.base_model,
+        ),
+        promotion=policy_from_settings(settings),
+        poll_seconds=poll_seconds if poll_seconds is not None else settings.fine_tune_poll_seconds,
+        default_base_model=settings.base_model or "local-base",
+        dataset_interval_seconds=dataset_interval if dataset_interval is not None else 1800.0,
+        visibility_timeout=settings.queue_visibility_timeout_seconds,
+        work_dir=settings.datasets_dir / ".work",
+    )
+
+
+def loop_ports(c: Container, evaluator: str | None = None) -> LoopPorts:
+    from lightning.commands.models import tool_runner
+
+    return LoopPorts(
+        episodes=c.episodes,
+        cursors=c.cursors,
+        agents=c.agents,
+        evaluator=c.evaluator(evaluator),
+        datasets=c.datasets,
+        blobs=c.blobs,
+        tokens=c.tokens,
+        queue=c.queue,
+        runs=c.runs,
+        provider=c.fine_tuning,
+        models=c.models,
+        chat=c.chat,
+        deployer=c.deployer,
+        rollout=c.rollout,
+        run_tool=tool_runner(""),
+    )
+
+
+def _describe(iteration: int, report: IterationReport) -> str:
+    parts = [f"pass {iteration}:"]
+    if report.labeled or report.label_failures:
+        parts.append(
+            f"labeled {report.labeled}"
+            + (f" ({report.label_failures} failed)" if report.label_failures else "")
+        )
+    if report.datasets_built:
+        parts.append(f"built {', '.join(report.datasets_built)}")
+    for settlement in report.fine_tune_messages + report.done_messages:
+        if settlement.outcome != "completed":
+            parts.append(f"{settlement.message_id} {settlement.outcome} ({settlement.reason})")
+    jobs = sum(1 for s in report.fine_tune_messages if s.outcome == "completed")
+    if jobs:
+        parts.append(f"fine-tune messages {jobs}")
+    parts.extend(report.promotions)
+    return " | ".join(parts) if len(parts) > 1 else f"pass {iteration}: idle"
+
+
+def run_loop_command(
+    once: bool = typer.Option(False, "--once", help="One pass, then exit."),
+    until_idle: bool = typer.Option(
+        False, "--until-idle", help="Stop once a pass finds nothing to do and no fine-tune is in flight."
+    ),
+    interval: float = typer.Option(5.0, "--interval", help="Seconds between passes."),
+    poll_seconds: float | None = typer.Option(
+        None, "--poll-seconds", help="Delay before re-polling a fine-tune."
+    ),
+    dataset_interval: float | None = typer.Option(
+        None, "--dataset-interval", help="Seconds between dataset checks (the timer); default 1800."
+    ),
+    max_iterations: int | None = typer.Option(None, "--max-iterations", min=1),
+    evaluator: str | None = typer.Option(None, "--evaluator", help="task_adherence (default) or rubric."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per pass."),
+) -> None:
+    """Run the loop on this machine with the configured stores, queue and trainer."""
+    if interval < 0:
+        raise InvalidInput("--interval must be >= 0", field="interval")
+    c = container()
+    policy = loop_policy(c.settings, poll_seconds=poll_seconds, dataset_interval=dataset_interval)
+    ports = loop_ports(c, evaluator)
+
+    def show(iteration: int, report: IterationReport) -> None:
+        if as_json:
+            print_json({"pass": iteration, **report.model_dump(mode="json")})
+        else:
+            sys.stdout.write(_describe(iteration, report) + "\n")
+            sys.stdout.flush()
+
+    try:
+        run_loop(
+            ports,
+            policy,
+            clock=SystemClock(),
+            interval_seconds=interval,
+            until_idle=until_idle,
+            max_iterations=1 if once else max_iterations,
+            on_iteration=show,
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write("stopped\n")
 
 
 def register(app: typer.Typer) -> None:
-    del app
+    app.command("run-loop")(run_loop_command)
