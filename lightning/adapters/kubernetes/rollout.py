@@ -205,6 +205,7 @@ class KubernetesRollout:
         """``kubectl rollout status``: (done, what happened)."""
         deadline = time.monotonic() + self.timeout
         detail = "waiting for the rollout to start"
+        delay = min(0.05, self.poll_interval)  # look again soon, then back off to poll_interval
         while True:
             current = self._read(namespace, deployment)
             done, failed, detail = _progress(current)
@@ -214,7 +215,8 @@ class KubernetesRollout:
                 return False, detail
             if time.monotonic() >= deadline:
                 return False, f"not complete after {self.timeout:g}s ({detail})"
-            self._sleep(self.poll_interval)
+            self._sleep(delay)
+            delay = min(delay * 2, self.poll_interval)
 
     # --- errors -----------------------------------------------------------------------------------
     def _error(self, exc: ApiException, verb: str, namespace: str, deployment: str) -> LightningError:
