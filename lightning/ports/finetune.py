@@ -26,7 +26,10 @@ class ProviderJob(BaseModel):
     """The provider's view of a job, normalised."""
 
     job_id: str
-    status: str = Field(description="validating_files | queued | running | succeeded | failed | cancelled")
+    status: str = Field(
+        description="The provider's status as answered (validating_files | queued | running | succeeded | "
+        "failed | cancelled, or an Azure spelling); ``run_state_for`` maps it to a run state."
+    )
     model: str
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None

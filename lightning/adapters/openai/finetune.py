@@ -178,11 +178,23 @@ class OpenAIFineTuneProvider:
             except TransientProviderError:
                 return None
 
-        job = self.retry.call(
-            lambda: self._once(lambda: self.client.fine_tuning.jobs.create(**params), what),
-            what=what,
-            on_retry=already_created,
-        )
+        def create() -> Any:
+            return self.retry.call(
+                lambda: self._once(lambda: self.client.fine_tuning.jobs.create(**params), what),
+                what=what,
+                on_retry=already_created,
+            )
+
+        try:
+            job = create()
+        except ProviderError as error:
+            # API versions without job metadata (older Azure OpenAI ones) refuse the field: create the
+            # job without it. Crash recovery then rests on the run's own record of the job id.
+            if error.status_code != 400 or "metadata" not in error.message.lower():
+                raise
+            logger.warning("%s does not accept job metadata; creating %s without it", self.name, what)
+            params.pop("metadata")
+            job = create()
         return job if isinstance(job, ProviderJob) else self._normalise(job)
 
     def find_job(self, idempotency_key: str) -> ProviderJob | None:

@@ -259,3 +259,22 @@ def test_events_survive_in_the_stored_run_as_json(ports: Ports) -> None:
     dumped = json.loads(stored.model_dump_json())
     assert dumped["metrics"]["step"] == 9
     assert [e["type"] for e in dumped["events"]][-2:] == ["metrics", "message"]
+
+
+def test_provider_without_job_metadata_still_gets_its_job(ports: Ports, ft_server: FineTuneServer) -> None:
+    ft_server.faults = [
+        Fault(
+            "POST",
+            r"^/fine_tuning/jobs$",
+            status=400,
+            body={
+                "error": {"message": "Unrecognized request argument supplied: metadata", "param": "metadata"}
+            },
+        )
+    ]
+    run = ports.start().run
+    assert run.state != "failed"
+    assert run.job_id is not None
+    first, second = ft_server.calls("POST", r"/fine_tuning/jobs$")
+    assert "metadata" in first.json
+    assert "metadata" not in second.json
