@@ -491,12 +491,14 @@ def build_dataset(
     tokens: TokenCounter,
     work_dir: Path,
     progress: ProgressFn | None = None,
+    now: datetime | None = None,
 ) -> BuildOutcome:
     """Build, validate, store and commit one dataset (see the module docstring for the steps).
 
     Raises ``NotFound`` (unknown agent), ``InvalidInput`` (bad request, nothing usable, too few examples,
     file too large, validation failures), ``Conflict`` (the name holds other content and not ``overwrite``).
     ``work_dir`` holds temporary files (put it on the same disk as a local blob store: uploads are links).
+    ``now`` stamps ``created_at`` (default: the current time).
     """
     agent, prompt = _check_agent_and_prompt(request, agents)
     token_limit = token_limit_for(request.base_model)
@@ -557,6 +559,7 @@ def build_dataset(
             datasets=datasets,
             blobs=blobs,
             replaced=existing,
+            created_at=as_utc(now) if now is not None else utcnow(),
         )
         return BuildOutcome(manifest=manifest, reused=False)
     finally:
@@ -837,6 +840,7 @@ def _commit(
     datasets: DatasetStore,
     blobs: BlobStore,
     replaced: DatasetManifest | None,
+    created_at: datetime,
 ) -> DatasetManifest:
     uploaded: list[str] = []
     stored: list[DatasetFile] = []
@@ -874,6 +878,7 @@ def _commit(
             system_prompt=prompt,
             tools=tools,
             base_model=request.base_model,
+            created_at=created_at,
         )
         committed = datasets.put(manifest, overwrite=request.overwrite)
     except BaseException:
@@ -1057,6 +1062,7 @@ def build_datasets_when_ready(
                 agents=agents,
                 tokens=tokens,
                 work_dir=work_dir,
+                now=moment,
             )
         except (InvalidInput, Conflict) as exc:
             logger.warning("no dataset for %s: %s", agent.id, exc, extra={"agent_id": agent.id})

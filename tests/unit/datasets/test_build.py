@@ -47,15 +47,18 @@ def test_example_shape_keeps_native_tool_calls_and_the_agent_definition(ports: P
     system, user, call, tool, final = example["messages"]
     assert system == {"role": "system", "content": agent.system_prompt}
     assert user["role"] == "user"
-    assert call["role"] == "assistant" and "content" not in call
+    assert call["role"] == "assistant"
+    assert "content" not in call
     (tool_call,) = call["tool_calls"]
-    assert tool_call["type"] == "function" and tool_call["id"].startswith("call_")
+    assert tool_call["type"] == "function"
+    assert tool_call["id"].startswith("call_")
     assert isinstance(json.loads(tool_call["function"]["arguments"]), dict)
     assert tool == {"role": "tool", "tool_call_id": tool_call["id"], "content": tool["content"]}
     assert isinstance(tool["content"], str)
     assert final == {"role": "assistant", "content": "Here is what I found."}
     assert example["tools"] == agent.openai_tools()
-    assert manifest.tools == agent.openai_tools() and manifest.system_prompt == agent.system_prompt
+    assert manifest.tools == agent.openai_tools()
+    assert manifest.system_prompt == agent.system_prompt
 
 
 def test_without_a_final_answer_the_example_ends_at_the_tool_call(ports: Ports) -> None:
@@ -129,7 +132,8 @@ def test_long_tool_results_are_capped(ports: Ports) -> None:
     ports.add(good(11, result={"blob": "x" * 50_000}))
     manifest = ports.build(validation_split=0, max_tool_result_chars=1000).manifest
     tool = json.loads(ports.lines(manifest.files[0].uri)[0])["messages"][3]
-    assert len(tool["content"]) < 1100 and "truncated" in tool["content"]
+    assert len(tool["content"]) < 1100
+    assert "truncated" in tool["content"]
     assert manifest.truncated == 11
 
 
@@ -157,7 +161,8 @@ def test_a_small_validation_split_is_merged_into_train_with_a_note(ports: Ports)
     ports.add(good(40))
     manifest = ports.build(validation_split=0.1).manifest
     assert [f.split for f in manifest.files] == ["train"]
-    assert manifest.examples("train") == 40 and manifest.validation_episode_ids == []
+    assert manifest.examples("train") == 40
+    assert manifest.validation_episode_ids == []
     assert any("added to train" in note for note in manifest.notes)
 
 
@@ -165,7 +170,8 @@ def test_same_name_same_content_returns_the_existing_dataset(ports: Ports) -> No
     ports.add(good(15))
     first = ports.build()
     again = ports.build()
-    assert not first.reused and again.reused
+    assert not first.reused
+    assert again.reused
     assert again.manifest.created_at == first.manifest.created_at
     assert len(ports.blobs.blobs) == 1
 
@@ -224,13 +230,13 @@ def test_unknown_agent_is_not_found(ports: Ports) -> None:
 
 def test_empty_result_set_says_what_to_do(ports: Ports) -> None:
     ports.add([labeled_episode(i, reward=0.3) for i in range(5)])
-    with pytest.raises(InvalidInput, match="no labeled episodes with reward >= 0.7.*5 episodes, 5 labeled"):
+    with pytest.raises(InvalidInput, match=r"no labeled episodes with reward >= 0.7.*5 episodes, 5 labeled"):
         ports.build()
 
 
 def test_too_few_usable_examples_is_refused(ports: Ports) -> None:
     ports.add(good(9))
-    with pytest.raises(InvalidInput, match="only 9 usable examples.*at least 10"):
+    with pytest.raises(InvalidInput, match=r"only 9 usable examples.*at least 10"):
         ports.build()
     assert ports.datasets.list() == []
 
@@ -283,9 +289,12 @@ def test_info_block_is_the_workshop_block_then_splits_and_tools(ports: Ports) ->
     values = dict(lines)
     assert values["Dataset"] == "autonomous-agent-v1"
     assert values["Episodes"] == "150"
-    assert values["Min Reward"] == "0.70" and values["Max Reward"] == "1.00"
-    assert values["Token Count"] == f"{manifest.token_count:,}" and "," in values["Token Count"]
+    assert values["Min Reward"] == "0.70"
+    assert values["Max Reward"] == "1.00"
+    assert values["Token Count"] == f"{manifest.token_count:,}"
+    assert "," in values["Token Count"]
     assert int(values["Train Examples"]) + int(values["Validation Examples"]) == 150
     assert "analyze_churn 30 (20%)" in values["Tool Distribution"]
     data = summary(manifest)
-    assert "episode_ids" not in data and data["episodes"] == 150
+    assert "episode_ids" not in data
+    assert data["episodes"] == 150
