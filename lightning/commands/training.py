@@ -19,10 +19,11 @@ from lightning.domain.training import Hyperparameters, TrainingRun
 from lightning.services import training as service
 
 
-def _minutes(seconds: float | None) -> str:
+def _minutes(seconds: float | None, *, up: bool = True) -> str:
+    """``12 minutes``; time left rounds up, a duration to the nearest minute."""
     if seconds is None:
         return "unknown"
-    minutes = math.ceil(seconds / 60) if seconds > 0 else 0
+    minutes = (math.ceil(seconds / 60) if up else round(seconds / 60)) if seconds > 0 else 0
     if minutes == 0:
         return "less than a minute"
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
@@ -44,7 +45,7 @@ def status_lines(status: service.TrainingStatus) -> list[tuple[str, Any]]:
             ("Training Loss", _loss(status.training_loss)),
             ("Validation Loss", _loss(status.validation_loss)),
             ("Total Tokens", format_int(status.trained_tokens)),
-            ("Duration", _minutes(status.duration_seconds)),
+            ("Duration", _minutes(status.duration_seconds, up=False)),
         ]
     elif status.status in {"failed", "cancelled"}:
         if status.error:

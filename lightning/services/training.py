@@ -12,7 +12,9 @@ Service Bus handler. Every function takes the ports it needs as keyword argument
 - ``cancel_training(job_id, *, runs, provider)`` → ``TrainingRun``.
 - ``list_training_runs(*, runs, agent_id=None, limit=50)`` → ``list[TrainingRun]``.
 - ``start_or_poll_fine_tune(message, *, runs, datasets, blobs, provider, queue, poll_seconds,
-  default_base_model, clock=None)`` → ``FineTuneStep`` — the ``fine-tune-jobs`` queue handler.
+  default_base_model, default_epochs=None, clock=None, work_dir=None)`` → ``FineTuneStep`` — the
+  ``fine-tune-jobs`` queue handler (wire ``poll_seconds=settings.fine_tune_poll_seconds``,
+  ``default_base_model=settings.base_model``, ``default_epochs=settings.training_epochs``).
 
 Durability: the run is written after every step (files uploaded, files processed, job created), with
 the etag of the previous write, so a crash resumes where it stopped and two concurrent drivers of one
@@ -483,12 +485,14 @@ def start_or_poll_fine_tune(
     queue: Queue,
     poll_seconds: float,
     default_base_model: str,
+    default_epochs: int | None = None,
     clock: Clock | None = None,
     work_dir: Path | None = None,
 ) -> FineTuneStep:
     """Handle one ``fine-tune-jobs`` message.
 
-    - ``StartFineTune``: start the run (idempotent), then schedule ``PollFineTune(attempt=1)``
+    - ``StartFineTune``: start the run (idempotent; base model and epochs default to
+      ``default_base_model`` / ``default_epochs``), then schedule ``PollFineTune(attempt=1)``
       ``poll_seconds`` later on ``fine-tune-jobs``.
     - ``PollFineTune``: resume a run that has no job yet, else poll it; not terminal → schedule attempt
       + 1; terminal → send ``FineTuneDone`` to ``fine-tune-done`` with ``message_id = run.id``.
@@ -519,11 +523,14 @@ def start_or_poll_fine_tune(
         return FineTuneStep(run=run, terminal=True, done_sent=True)
 
     if isinstance(parsed, StartFineTune):
+        hyperparameters = parsed.hyperparameters
+        if hyperparameters.n_epochs is None and default_epochs is not None:
+            hyperparameters = hyperparameters.model_copy(update={"n_epochs": default_epochs})
         request = StartTraining(
             agent_id=parsed.agent_id,
             dataset_name=parsed.dataset_name,
             base_model=parsed.base_model or default_base_model,
-            hyperparameters=parsed.hyperparameters,
+            hyperparameters=hyperparameters,
         )
         result = start_training(
             request, runs=runs, datasets=datasets, blobs=blobs, provider=provider, work_dir=work_dir

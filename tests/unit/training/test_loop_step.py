@@ -102,6 +102,28 @@ def test_start_then_polls_until_done(
     assert provider.count("create_job") == 1
 
 
+def test_default_epochs_apply_when_the_message_has_none(
+    runs: InMemoryRunStore,
+    datasets: InMemoryDatasetStore,
+    blobs: InMemoryBlobStore,
+    provider: FakeFineTuneProvider,
+    queue: InMemoryQueue,
+) -> None:
+    result = start_or_poll_fine_tune(
+        START,
+        runs=runs,
+        datasets=datasets,
+        blobs=blobs,
+        provider=provider,
+        queue=queue,
+        poll_seconds=60,
+        default_base_model="gpt-4o-mini",
+        default_epochs=4,
+    )
+    assert result.run.hyperparameters.n_epochs == 4
+    assert result.run.base_model == "gpt-4o-mini"
+
+
 def test_duplicate_deliveries_are_harmless(
     step, queue: InMemoryQueue, provider: FakeFineTuneProvider
 ) -> None:  # type: ignore[no-untyped-def]
