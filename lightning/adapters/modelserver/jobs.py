@@ -136,15 +136,14 @@ class JobRunner:
     def start(self) -> None:
         if self._thread is not None:
             return
+
+        def resume(job: dict[str, Any]) -> None:
+            job["status"] = "validating_files"
+            job["_events"].append(event("Job resumed after a server restart"))
+
         for record in reversed(self.store.list_jobs()):  # oldest first
             if record["status"] not in TERMINAL:
-                self.store.update_job(
-                    record["id"],
-                    lambda job: (
-                        job.update(status="validating_files"),
-                        job["_events"].append(event("Job resumed after a server restart")),
-                    ),
-                )
+                self.store.update_job(record["id"], resume)
                 self._queue.put(record["id"])
         self._stopping.clear()
         self._thread = threading.Thread(target=self._work, name="model-server-jobs", daemon=True)
@@ -194,12 +193,16 @@ class JobRunner:
             try:
                 if job_id is None or self._stopping.is_set():
                     return
-                self._run(job_id)
-            except Exception:
-                logger.exception("fine-tuning job %s crashed", job_id)
-                self._finish_failed(job_id, "server_error", "The job failed because of a server error.", None)
+                self._run_guarded(job_id)
             finally:
                 self._queue.task_done()
+
+    def _run_guarded(self, job_id: str) -> None:
+        try:
+            self._run(job_id)
+        except Exception:
+            logger.exception("fine-tuning job %s crashed", job_id)
+            self._finish_failed(job_id, "server_error", "The job failed because of a server error.", None)
 
     def _is_cancelled(self, job_id: str) -> bool:
         return job_id in self._cancelled

@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,10 @@ from lightning.domain.errors import ConfigurationError
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP,
+    # and without it every keep-alive response waits ~40 ms for a delayed ACK (Nagle).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -81,8 +85,8 @@ def start_server(
     ready_timeout: float = 15.0,
 ) -> RunningServer:
     """Run the server in a daemon thread; returns once it accepts requests."""
-    state = ServerState.open(data_dir, max_file_bytes=max_file_bytes)
     sock = _bind(host, port)
+    state = ServerState.open(data_dir, max_file_bytes=max_file_bytes)
     actual_port = sock.getsockname()[1]
     server = _uvicorn_server(state, log_level)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="model-server", daemon=True)
@@ -105,10 +109,13 @@ def serve(
     data_dir: Path,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     log_level: str = "info",
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the server in the foreground until Ctrl+C / SIGTERM."""
-    state = ServerState.open(data_dir, max_file_bytes=max_file_bytes)
+    """Run the server in the foreground until Ctrl+C / SIGTERM; ``on_listening(base_url)`` once bound."""
     sock = _bind(host, port)
+    state = ServerState.open(data_dir, max_file_bytes=max_file_bytes)
+    if on_listening is not None:
+        on_listening(f"http://{host}:{sock.getsockname()[1]}/v1")
     try:
         _uvicorn_server(state, log_level).run(sockets=[sock])
     finally:

@@ -58,7 +58,7 @@ class Store:
         self._jobs = self._load(self.jobs_dir)
         index = self.models_dir / "index.json"
         self._models: dict[str, dict[str, Any]] = _read_json(index) if index.exists() else {}
-        self._seq = max(
+        self._seq: int = max(
             [record.get("_seq", 0) for record in [*self._files.values(), *self._jobs.values()]] or [0]
         )
 

@@ -208,8 +208,15 @@ def find_period(text: str) -> str | None:
 
 
 def _strip_periods(text: str) -> str:
-    """Remove period phrases so their digits ("Q4 2025") are not read as counts."""
-    return _PERIOD.sub(" ", text)
+    """Remove past periods so their digits ("Q4 2025", "the last 6 months") are not read as counts.
+
+    Forward-looking spans ("the next 18 months") stay: they are horizons.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        return match.group(0) if "next" in match.group(0).lower() else " "
+
+    return _PERIOD.sub(replace, text)
 
 
 def find_integer(text: str, schema: dict[str, Any]) -> int | None:

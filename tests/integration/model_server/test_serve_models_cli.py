@@ -1,0 +1,74 @@
+"""``serve-models``: the real command in a subprocess, reached with the openai SDK; its bad-input errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+
+from lightning.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_models_serves_until_terminated(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "LIGHTNING_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lightning.cli", "serve-models", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="local", max_retries=0, timeout=2)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert [model.id for model in client.models.list()] == ["local-base"]
+                break
+            except Exception:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert (tmp_path / "home" / "models" / "jobs").is_dir()  # default data dir: $LIGHTNING_HOME/models
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (so the exit status says SIGTERM)
+    assert process.returncode in {0, -signal.SIGTERM}
+    assert "Application shutdown complete" in stderr
+    assert f"Model server on http://127.0.0.1:{port}/v1" in stderr
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        code = main(["serve-models", "--port", str(port), "--data-dir", str(tmp_path / "data")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--port", "70000"], "--port must be between"), (["--max-file-mb", "0"], "--max-file-mb")],
+)
+def test_bad_flags_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve-models", *args]) == 2
+    assert message in capsys.readouterr().err
