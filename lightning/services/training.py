@@ -300,9 +300,11 @@ def apply_job(run: TrainingRun, job: ProviderJob) -> TrainingRun:
         "job_created_at": job.created_at or run.job_created_at,
         "fine_tuned_model": job.fine_tuned_model or run.fine_tuned_model,
     }
+    state = run_state_for(job.status)
     if job.error:
         changes["error"] = job.error
-    state = run_state_for(job.status)
+    elif state == "failed" and not run.error:
+        changes["error"] = f"{job.job_id} failed without an error message; see its events"
     if state in {"succeeded", "failed", "cancelled"} and job.finished_at is not None:
         changes["finished_at"] = job.finished_at
     return run.progress_to(state, **changes)
