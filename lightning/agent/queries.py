@@ -103,7 +103,8 @@ def workshop_samples() -> list[QuerySample]:
 _ABSOLUTE_PERIODS = (
     [f"Q{q} {y}" for y in (2024, 2025, 2026) for q in (1, 2, 3, 4)]
     + ["2024", "2025", "2026", "H1 2025", "H2 2025", "H1 2026"]
-    + [f"{m} {y}" for y in (2025, 2026) for m in ("January", "March", "June", "September", "November")]
+    + [f"{m} 2025" for m in ("January", "March", "June", "September", "November")]
+    + [f"{m} 2026" for m in ("January", "March", "June", "September")]  # the sample data ends Oct 2026
 )
 _RELATIVE_PERIODS = [
     "last quarter",
