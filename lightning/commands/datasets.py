@@ -25,7 +25,6 @@ from lightning.commands._common import (
     progress,
 )
 from lightning.domain.dataset import DatasetManifest
-from lightning.domain.episode import format_timestamp
 from lightning.domain.errors import InvalidInput
 from lightning.services import datasets as dataset_service
 
@@ -190,18 +189,16 @@ def list_datasets(
         sys.stdout.write("No datasets" + (f" for {agent_id}" if agent_id else "") + ".\n")
         return
     print_table(
-        ["Name", "Agent", "Format", "Episodes", "Train", "Validation", "Tokens", "Avg Reward", "Created"],
+        ["Name", "Agent", "Episodes", "Train/Val", "Tokens", "Reward", "Created"],
         [
             (
-                m.name,
+                m.name if m.format == "jsonl" else f"{m.name} ({m.format})",
                 m.agent_id,
-                m.format,
                 f"{m.episode_count:,}",
-                f"{m.examples('train'):,}",
-                f"{m.examples('validation'):,}",
+                f"{m.examples('train'):,}/{m.examples('validation'):,}",
                 f"{m.token_count:,}",
                 f"{m.reward.avg:.2f}",
-                format_timestamp(m.created_at),
+                m.created_at.strftime("%Y-%m-%d %H:%M"),
             )
             for m in manifests
         ],

@@ -63,7 +63,8 @@ def test_dpo_pairs_share_the_request_and_prefer_the_higher_reward(ports: Ports) 
         assert validate_dpo_example(example) == []
         good, bad = by_id[ids[2 * n]], by_id[ids[2 * n + 1]]
         assert normalize_query(good.state.query) == normalize_query(bad.state.query)
-        assert good.reward is not None and bad.reward is not None
+        assert good.reward is not None
+        assert bad.reward is not None
         assert good.reward >= 0.7
         assert good.reward - bad.reward >= 0.2
         assert example["input"]["messages"][-1] == {"role": "user", "content": good.state.query}
