@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from lightning.ports.tokens import TokenCounter
 
 
-def _build(path: str, settings: Settings, **kwargs: Any) -> Any:
+def _build(path: str, settings: Settings, **kwargs: Any) -> Any:  # the port type is declared by the caller
     module_name, _, class_name = path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls.from_settings(settings, **kwargs)
@@ -60,49 +60,49 @@ class Container:
         return self._store(
             "lightning.adapters.sqlite.episodes.SqliteEpisodeStore",
             "lightning.adapters.cosmos.episodes.CosmosEpisodeStore",
-        )  # type: ignore[no-any-return]
+        )
 
     @cached_property
     def datasets(self) -> DatasetStore:
         return self._store(
             "lightning.adapters.sqlite.datasets.SqliteDatasetStore",
             "lightning.adapters.cosmos.datasets.CosmosDatasetStore",
-        )  # type: ignore[no-any-return]
+        )
 
     @cached_property
     def runs(self) -> RunStore:
         return self._store(
             "lightning.adapters.sqlite.runs.SqliteRunStore",
             "lightning.adapters.cosmos.runs.CosmosRunStore",
-        )  # type: ignore[no-any-return]
+        )
 
     @cached_property
     def models(self) -> ModelRegistry:
         return self._store(
             "lightning.adapters.sqlite.models.SqliteModelRegistry",
             "lightning.adapters.cosmos.models.CosmosModelRegistry",
-        )  # type: ignore[no-any-return]
+        )
 
     @cached_property
     def cursors(self) -> CursorStore:
         """Local-loop positions; kept in the embedded store even when episodes live in Cosmos."""
-        return _build("lightning.adapters.sqlite.cursors.SqliteCursorStore", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.sqlite.cursors.SqliteCursorStore", self.settings)
 
     @cached_property
     def blobs(self) -> BlobStore:
         if self.settings.lightning_blob == "azure":
-            return _build("lightning.adapters.blob.azure.AzureBlobStore", self.settings)  # type: ignore[no-any-return]
-        return _build("lightning.adapters.blob.local.LocalBlobStore", self.settings)  # type: ignore[no-any-return]
+            return _build("lightning.adapters.blob.azure.AzureBlobStore", self.settings)
+        return _build("lightning.adapters.blob.local.LocalBlobStore", self.settings)
 
     @cached_property
     def queue(self) -> Queue:
         if self.settings.lightning_queue == "servicebus":
-            return _build("lightning.adapters.servicebus.queue.ServiceBusQueue", self.settings)  # type: ignore[no-any-return]
-        return _build("lightning.adapters.sqlite.queue.SqliteQueue", self.settings)  # type: ignore[no-any-return]
+            return _build("lightning.adapters.servicebus.queue.ServiceBusQueue", self.settings)
+        return _build("lightning.adapters.sqlite.queue.SqliteQueue", self.settings)
 
     @cached_property
     def agents(self) -> AgentRegistry:
-        return _build("lightning.adapters.registry.yaml_registry.YamlAgentRegistry", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.registry.yaml_registry.YamlAgentRegistry", self.settings)
 
     def evaluator(self, name: str | None = None) -> Evaluator:
         """``task_adherence`` uses the judge when one is configured, the rubric otherwise; ``rubric`` forces it."""
@@ -115,27 +115,27 @@ class Container:
             )
         judge = self.settings.azure_openai_endpoint and self.settings.azure_openai_judge_deployment
         if name == "task_adherence" and judge:
-            return _build("lightning.adapters.evaluators.judge.TaskAdherenceJudge", self.settings)  # type: ignore[no-any-return]
-        return _build("lightning.adapters.evaluators.rubric.RubricEvaluator", self.settings)  # type: ignore[no-any-return]
+            return _build("lightning.adapters.evaluators.judge.TaskAdherenceJudge", self.settings)
+        return _build("lightning.adapters.evaluators.rubric.RubricEvaluator", self.settings)
 
     @cached_property
     def fine_tuning(self) -> FineTuneProvider:
-        return _build("lightning.adapters.openai.finetune.OpenAIFineTuneProvider", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.openai.finetune.OpenAIFineTuneProvider", self.settings)
 
     @cached_property
     def tokens(self) -> TokenCounter:
-        return _build("lightning.adapters.tokens.O200kTokenCounter", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.tokens.O200kTokenCounter", self.settings)
 
     @cached_property
     def chat(self) -> ChatModel:
-        return _build("lightning.adapters.openai.chat.OpenAIChatModel", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.openai.chat.OpenAIChatModel", self.settings)
 
     @cached_property
     def deployer(self) -> ModelDeployer:
         if self.settings.trainer == "azure-openai":
-            return _build("lightning.adapters.azure_openai.deployments.AzureOpenAIDeployer", self.settings)  # type: ignore[no-any-return]
-        return _build("lightning.adapters.azure_openai.deployments.ServedAsIsDeployer", self.settings)  # type: ignore[no-any-return]
+            return _build("lightning.adapters.azure_openai.deployments.AzureOpenAIDeployer", self.settings)
+        return _build("lightning.adapters.azure_openai.deployments.ServedAsIsDeployer", self.settings)
 
     @cached_property
     def rollout(self) -> AgentRollout:
-        return _build("lightning.adapters.kubernetes.rollout.KubernetesRollout", self.settings)  # type: ignore[no-any-return]
+        return _build("lightning.adapters.kubernetes.rollout.KubernetesRollout", self.settings)

@@ -24,7 +24,9 @@ def container() -> Container:
 
 
 def console() -> Console:
-    return Console(file=sys.stdout, soft_wrap=True, highlight=False)
+    # Piped output gets a wide table instead of rich's 80-column default, so scripts and logs stay readable.
+    width = None if sys.stdout.isatty() else 200
+    return Console(file=sys.stdout, soft_wrap=True, highlight=False, width=width)
 
 
 def print_json(data: Any) -> None:
