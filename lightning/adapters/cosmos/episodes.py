@@ -1,0 +1,267 @@
+"""CosmosEpisodeStore: the EpisodeStore on Cosmos DB container ``rl_episodes`` (pk ``/agent_id``).
+
+Built by the Container when ``LIGHTNING_STORE=cosmos``. One item per episode in the workshop's shape
+(``Episode.to_document()``) plus two fields the queries need:
+
+* ``ts_us`` — the timestamp in integer microseconds (exact range filters; ISO strings do not sort
+  when some have fractional seconds and some do not);
+* ``order_key`` — ``"<ts_us zero-padded>|<id>"``, one sortable field so ``ORDER BY`` needs no composite
+  index and ties are broken by id, like the SQLite store.
+
+Queries stream page by page with continuation tokens (never OFFSET/LIMIT); ``TOP n`` caps a limit.
+Label writes are a server-side ``patch_item`` of the label fields only, guarded by the item's
+``_etag`` (``IfNotModified``) when the caller passes one: a stale etag is ``Conflict``.
+Reads by id are queries (within the partition when ``agent_id`` is known): a point read of a missing
+id answers 404 in Azure but 500 on the local emulator, and a query answers both the same way.
+
+``changes_since`` on Cosmos: the Functions host does not use it (the Cosmos DB change-feed trigger
+delivers every insert and update, with its own leases). For the local ``run-loop`` pointed at Cosmos it
+is a scan over the server's ``_ts`` (seconds): the cursor is the last ``_ts`` returned, and only
+seconds at least ``settle_seconds`` in the past are returned, so a write that commits later can never
+land behind the cursor (clock skew beyond ``settle_seconds`` is the one way to miss a change). An
+episode changed twice appears once, at its newest. Changes therefore show up ``settle_seconds`` late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lightning.adapters.cosmos.client import EPISODES, container, cosmos_errors, query_pages, status_of
+from lightning.config import Settings
+from lightning.domain.episode import Episode, Label, as_utc, format_timestamp
+from lightning.domain.errors import Conflict, NotFound
+from lightning.ports.episodes import ChangeBatch, EpisodeQuery, LabelWrite, LabelWriteOutcome
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_HINT = "list episodes with `lightning-loop list-episodes`"
+
+
+def to_micros(value: datetime) -> int:
+    return (as_utc(value) - _EPOCH) // _MICRO
+
+
+def episode_item(episode: Episode) -> dict[str, Any]:
+    """The stored item of ``episode``."""
+    item = episode.to_document()
+    ts_us = to_micros(episode.timestamp)
+    item["ts_us"] = ts_us
+    item["order_key"] = f"{ts_us:020d}|{episode.id}"
+    item["label_source"] = episode.label.source if episode.label is not None else None
+    return item
+
+
+def label_document(label: Label) -> dict[str, Any]:
+    doc = label.model_dump(mode="json")
+    doc["labeled_at"] = format_timestamp(label.labeled_at)
+    return doc
+
+
+def episode_from_item(item: dict[str, Any]) -> Episode:
+    episode = Episode.model_validate(item)
+    return episode.model_copy(update={"etag": item.get("_etag")})
+
+
+class CosmosEpisodeStore:
+    """EpisodeStore over the ``rl_episodes`` container."""
+
+    def __init__(
+        self,
+        container_proxy: Any,
+        *,
+        page_size: int = 200,
+        settle_seconds: int = 5,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._c = container_proxy
+        self._page_size = page_size
+        self._settle_seconds = settle_seconds
+        self._now = now or (lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CosmosEpisodeStore:
+        return cls(container(settings, EPISODES))
+
+    # --- writes ------------------------------------------------------------------------------
+    def add(self, episodes: Sequence[Episode]) -> int:
+        """Insert-if-absent, one ``create_item`` each (an existing id answers 409 and is left alone)."""
+        from azure.cosmos.exceptions import CosmosHttpResponseError
+
+        seen: set[str] = set()
+        created = 0
+        for episode in episodes:
+            if episode.id in seen:
+                continue
+            seen.add(episode.id)
+            with cosmos_errors("episode", episode.id):
+                try:
+                    self._c.create_item(episode_item(episode))
+                    created += 1
+                except CosmosHttpResponseError as exc:
+                    if status_of(exc) != 409:
+                        raise
+        return created
+
+    def _find(self, episode_id: str, agent_id: str | None) -> dict[str, Any] | None:
+        with cosmos_errors("episode", episode_id):
+            sql = "SELECT * FROM c WHERE c.id = @id"
+            params = [{"name": "@id", "value": episode_id}]
+            if agent_id is not None:
+                # Naming the partition key in WHERE too keeps the query single-partition everywhere.
+                sql += " AND c.agent_id = @agent_id"
+                params.append({"name": "@agent_id", "value": agent_id})
+            items = query_pages(self._c, sql, params, partition_key=agent_id, page_size=2)
+            return next(items, None)
+
+    def _patch_label(
+        self, episode_id: str, label: Label, agent_id: str | None, expected_etag: str | None
+    ) -> dict[str, Any] | str:
+        """The patched item, or ``"missing"`` / ``"conflict"``."""
+        from azure.core import MatchConditions
+        from azure.cosmos.exceptions import CosmosHttpResponseError
+
+        if agent_id is None:
+            found = self._find(episode_id, None)
+            if found is None:
+                return "missing"
+            agent_id = str(found["agent_id"])
+        operations = [
+            {"op": "set", "path": "/label", "value": label_document(label)},
+            {"op": "set", "path": "/reward", "value": label.score},
+            {"op": "set", "path": "/labeled", "value": True},
+            {"op": "set", "path": "/label_source", "value": label.source},
+        ]
+        kwargs: dict[str, Any] = {}
+        if expected_etag is not None:
+            kwargs = {"etag": expected_etag, "match_condition": MatchConditions.IfNotModified}
+        with cosmos_errors("episode", episode_id):
+            try:
+                patched: dict[str, Any] = self._c.patch_item(episode_id, agent_id, operations, **kwargs)
+                return patched
+            except CosmosHttpResponseError as exc:
+                if status_of(exc) == 404:
+                    return "missing"
+                if status_of(exc) == 412:
+                    return "conflict"
+                raise
+
+    def save_label(
+        self, episode_id: str, label: Label, *, agent_id: str | None = None, expected_etag: str | None = None
+    ) -> Episode:
+        outcome = self._patch_label(episode_id, label, agent_id, expected_etag)
+        if outcome == "missing":
+            raise NotFound("episode", episode_id, hint=_HINT)
+        if outcome == "conflict":
+            raise Conflict(
+                f"episode {episode_id!r} changed since it was read (etag {expected_etag} is stale); "
+                "read it again and retry",
+                ident=episode_id,
+            )
+        assert isinstance(outcome, dict)
+        return episode_from_item(outcome)
+
+    def save_labels(self, writes: Sequence[LabelWrite]) -> LabelWriteOutcome:
+        """One patch per write (Cosmos has no cross-partition transaction); conflicts are reported."""
+        result = LabelWriteOutcome()
+        for write in writes:
+            outcome = self._patch_label(write.episode_id, write.label, write.agent_id, write.expected_etag)
+            if outcome == "missing":
+                result.missing.append(write.episode_id)
+            elif outcome == "conflict":
+                result.conflicts.append(write.episode_id)
+            else:
+                result.written.append(write.episode_id)
+        return result
+
+    # --- reads -------------------------------------------------------------------------------
+    def get(self, episode_id: str, *, agent_id: str | None = None) -> Episode:
+        item = self._find(episode_id, agent_id)
+        if item is None:
+            raise NotFound("episode", episode_id, hint=_HINT)
+        return episode_from_item(item)
+
+    @staticmethod
+    def _where(query: EpisodeQuery) -> tuple[str, list[dict[str, Any]]]:
+        clauses: list[str] = []
+        params: list[dict[str, Any]] = []
+
+        def add(clause: str, name: str, value: Any) -> None:
+            clauses.append(clause)
+            params.append({"name": name, "value": value})
+
+        if query.agent_id is not None:
+            add("c.agent_id = @agent_id", "@agent_id", query.agent_id)
+        if query.labeled is not None:
+            add("c.labeled = @labeled", "@labeled", query.labeled)
+        if query.since is not None:
+            add("c.ts_us >= @since", "@since", to_micros(query.since))
+        if query.until is not None:
+            add("c.ts_us < @until", "@until", to_micros(query.until))
+        if query.model_version is not None:
+            add("c.model_version = @model_version", "@model_version", query.model_version)
+        if query.min_reward is not None:
+            add("c.reward >= @min_reward", "@min_reward", query.min_reward)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def query(self, query: EpisodeQuery) -> Iterator[Episode]:
+        where, params = self._where(query)
+        top = f"TOP {int(query.limit)} " if query.limit is not None else ""
+        direction = "DESC" if query.order == "newest" else "ASC"
+        sql = f"SELECT {top}* FROM c{where} ORDER BY c.order_key {direction}"
+        with cosmos_errors("episodes", query.agent_id or "*"):
+            for item in query_pages(
+                self._c, sql, params, partition_key=query.agent_id, page_size=self._page_size
+            ):
+                yield episode_from_item(item)
+
+    def count(self, query: EpisodeQuery) -> int:
+        where, params = self._where(query)
+        with cosmos_errors("episodes", query.agent_id or "*"):
+            total = sum(
+                int(n)
+                for n in query_pages(
+                    self._c, f"SELECT VALUE COUNT(1) FROM c{where}", params, partition_key=query.agent_id
+                )
+            )
+        return min(total, query.limit) if query.limit is not None else total
+
+    def changes_since(self, cursor: int, *, limit: int = 1000) -> ChangeBatch:
+        limit = max(limit, 1)
+        horizon = int(self._now().timestamp()) - self._settle_seconds
+        params = [
+            {"name": "@cursor", "value": cursor},
+            {"name": "@horizon", "value": horizon},
+        ]
+        with cosmos_errors("episode changes", str(cursor)):
+            items = list(
+                query_pages(
+                    self._c,
+                    f"SELECT TOP {limit} * FROM c WHERE c._ts > @cursor AND c._ts <= @horizon ORDER BY c._ts",
+                    params,
+                )
+            )
+            if len(items) == limit:
+                last = int(items[-1]["_ts"])
+                earlier = [i for i in items if int(i["_ts"]) < last]
+                if earlier:
+                    # Never split one second across batches: its rest comes next time.
+                    items = earlier
+                else:
+                    # One second holds more than ``limit`` changes: return all of it.
+                    items = list(
+                        query_pages(
+                            self._c,
+                            "SELECT * FROM c WHERE c._ts = @ts",
+                            [{"name": "@ts", "value": last}],
+                        )
+                    )
+        if not items:
+            return ChangeBatch(episodes=[], cursor=cursor)
+        return ChangeBatch(
+            episodes=[episode_from_item(i) for i in items], cursor=max(int(i["_ts"]) for i in items)
+        )
+
+
+__all__ = ["CosmosEpisodeStore", "episode_from_item", "episode_item"]
