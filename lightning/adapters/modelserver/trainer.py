@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,6 +221,12 @@ class Featurizer:
         self.char = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=True, min_df=1
         )
+        self._analyzers: list[Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_analyzers"] = None  # rebuilt on demand; closures do not pickle
+        return state
 
     def fit(self, texts: list[str]) -> Featurizer:
         self.word.fit(texts)
@@ -227,8 +234,44 @@ class Featurizer:
         return self
 
     def transform(self, texts: list[str]) -> sparse.csr_matrix:
+        if len(texts) <= 16:
+            return self._transform_few(texts)
         stacked = sparse.hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
         return (stacked * (1 / math.sqrt(2))).astype(np.float32)
+
+    def _transform_few(self, texts: list[str]) -> sparse.csr_matrix:
+        """The same matrix as ``transform`` without scikit-learn's per-call input checks.
+
+        A chat request featurizes one query; the checks cost ~1 ms, the arithmetic ~0.1 ms.
+        Same formula: sublinear tf (1 + log count) x idf, L2-normalised per vectorizer.
+        """
+        if self._analyzers is None:
+            self._analyzers = [self.word.build_analyzer(), self.char.build_analyzer()]
+        offset = len(self.word.vocabulary_)
+        indptr = [0]
+        indices: list[int] = []
+        values: list[float] = []
+        for text in texts:
+            for position, (vectorizer, analyzer) in enumerate(
+                zip((self.word, self.char), self._analyzers, strict=True)
+            ):
+                vocabulary = vectorizer.vocabulary_
+                counts = Counter(vocabulary[term] for term in analyzer(text) if term in vocabulary)
+                if not counts:
+                    continue
+                columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+                weights = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+                weights *= vectorizer.idf_[columns]
+                weights /= np.sqrt((weights**2).sum()) * math.sqrt(2)
+                order = np.argsort(columns)
+                indices.extend((columns[order] + (offset if position else 0)).tolist())
+                values.extend(weights[order].tolist())
+            indptr.append(len(indices))
+        shape = (len(texts), offset + len(self.char.vocabulary_))
+        return sparse.csr_matrix(
+            (np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
+            shape=shape,
+        )
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -167,3 +167,20 @@ def test_without_a_validation_file_the_evaluation_uses_the_training_split(
     result = train(training[:50], [], TrainConfig(2, 4, 0.1, 0), base_model="local-base")
     assert result.evaluation.split == "train"
     assert result.epochs[0].valid_loss is None
+
+
+def test_the_fast_featurizer_path_matches_scikit_learn(examples: tuple[list[Example], list[Example]]) -> None:
+    from lightning.adapters.modelserver.trainer import Featurizer
+
+    training, validation = examples
+    featurizer = Featurizer().fit([example.query for example in training])
+    queries = [example.query for example in validation[:40]] + [
+        "",
+        "zzzz unseen words only",
+        "Q4 2025 Q4 2025 churn",
+    ]
+    slow = featurizer.transform(queries)  # more than 16 texts: scikit-learn's own transform
+    for row, query in enumerate(queries):
+        fast = featurizer.transform([query])
+        assert abs(fast - slow[row]).max() < 1e-6
+        assert sorted(fast.indices.tolist()) == sorted(slow[row].indices.tolist())
