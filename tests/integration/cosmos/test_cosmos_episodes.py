@@ -52,7 +52,8 @@ def test_item_has_the_workshop_shape_plus_sort_fields(store: CosmosEpisodeStore)
         assert field in item
     assert item["timestamp"].endswith("Z")
     assert item["order_key"].endswith("|episode-0001")
-    assert item["labeled"] is False and item["reward"] is None
+    assert item["labeled"] is False
+    assert item["reward"] is None
 
 
 def test_query_pages_through_continuation_tokens_in_exact_order(store: CosmosEpisodeStore) -> None:
@@ -75,7 +76,9 @@ def test_label_with_a_stale_etag_is_a_conflict(store: CosmosEpisodeStore) -> Non
     read = store.get("episode-0001")
     assert read.etag
     first = store.save_label("episode-0001", _label(0.9), expected_etag=read.etag)
-    assert first.labeled and first.reward == 0.9 and first.etag != read.etag
+    assert first.labeled
+    assert first.reward == 0.9
+    assert first.etag != read.etag
     with pytest.raises(Conflict):
         store.save_label("episode-0001", _label(0.1, "auto"), expected_etag=read.etag)
     assert store.get("episode-0001", agent_id="autonomous-agent").reward == 0.9
@@ -128,6 +131,7 @@ def test_changes_since_returns_settled_seconds_once(cosmos_settings: Callable[..
     assert sorted(e.id for e in batch.episodes) == [f"episode-{i:04d}" for i in range(6)]
     assert batch.cursor > 0
     again = store.changes_since(batch.cursor)
-    assert again.episodes == [] and again.cursor == batch.cursor
+    assert again.episodes == []
+    assert again.cursor == batch.cursor
     # A batch limit that cuts into one second returns the whole second rather than split it.
     assert len(store.changes_since(0, limit=2).episodes) == 6
