@@ -179,6 +179,9 @@ class _Labeler:
         self.labeled_by = policy.labeled_by or f"evaluator:{evaluator.name}"
         self.pending: list[tuple[LabelWrite, float]] = []
         self.consecutive_failures = 0
+        # Plain ints on the hot path (pydantic attribute assignment costs microseconds each).
+        self.selected = self.labeled = self.accepted = 0
+        self.score_total = 0.0
 
     def fail(self, episode_id: str, kind: Literal["failed", "skipped"], reason: str) -> None:
         if kind == "failed":
@@ -188,7 +191,7 @@ class _Labeler:
         self.report.failures.append(LabelFailure(episode_id=episode_id, kind=kind, reason=reason))
 
     def handle(self, episode: Episode, agent: AgentDefinition) -> None:
-        self.report.selected += 1
+        self.selected += 1
         if episode.human_labeled:
             self.fail(episode.id, "skipped", "labeled by a person; human labels are never overwritten")
             return
@@ -219,6 +222,17 @@ class _Labeler:
         if len(self.pending) >= self.policy.chunk_size:
             self.flush()
 
+    def finish(self) -> LabelReport:
+        """Write what is pending and the counters into the report."""
+        self.flush()
+        self.report.selected += self.selected
+        self.report.labeled += self.labeled
+        self.report.accepted += self.accepted
+        self.report.score_total += self.score_total
+        self.selected = self.labeled = self.accepted = 0
+        self.score_total = 0.0
+        return self.report
+
     def flush(self) -> None:
         if not self.pending:
             return
@@ -228,10 +242,10 @@ class _Labeler:
         conflicts = set(outcome.conflicts)
         for write, score in chunk:
             if write.episode_id in written:
-                self.report.labeled += 1
-                self.report.score_total += score
+                self.labeled += 1
+                self.score_total += score
                 if self.policy.min_score is None or score >= self.policy.min_score:
-                    self.report.accepted += 1
+                    self.accepted += 1
             elif write.episode_id in conflicts:
                 self.fail(
                     write.episode_id, "skipped", "changed while it was being scored (a person labeled it?)"
@@ -276,7 +290,7 @@ def label_batch(
             on_progress(100)
         if report.stopped:
             break
-    labeler.flush()
+    labeler.finish()
     if on_progress is not None and done % 100:
         on_progress(done % 100)
     return report
@@ -324,13 +338,13 @@ def label_new_episodes(
                 known[episode.agent_id] = None
         agent = known[episode.agent_id]
         if agent is None:
-            report.selected += 1
+            labeler.selected += 1
             labeler.fail(episode.id, "failed", f"agent {episode.agent_id!r} is not registered")
             continue
         labeler.handle(episode, agent)
         if report.stopped:
             break
-    labeler.flush()
+    labeler.finish()
     if report.failed:
         logger.warning("labeling: %d episode(s) failed", report.failed, extra={"count": report.failed})
     return report

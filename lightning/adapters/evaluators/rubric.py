@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lightning.config import Settings
-from lightning.domain.agent import AgentDefinition, RubricRule
+from lightning.domain.agent import AgentDefinition, RubricRule, ToolSpec
 from lightning.domain.episode import Episode
 from lightning.ports.evaluator import Evaluation
 
 VERSION = "rubric-1"
+_CACHE_SIZE = 20_000
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -52,6 +53,9 @@ class _CompiledRubric:
     rules_by_intent: dict[str, tuple[int, ...]]
     weights: dict[str, int]
     rules: tuple[RubricRule, ...]
+    tools: dict[str, ToolSpec]
+    # Agents see the same requests again and again: remember each raw query's match (bounded).
+    cache: dict[str, tuple[str, RubricRule | None, dict[str, int]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, agent: AgentDefinition) -> _CompiledRubric:
@@ -74,7 +78,18 @@ class _CompiledRubric:
             rules_by_intent={k: tuple(v) for k, v in rules_by_intent.items()},
             weights={k: k.count(" ") + 1 for k in rules_by_intent},
             rules=tuple(agent.rubric.rules),
+            tools={tool.name: tool for tool in agent.tools},
         )
+
+    def lookup(self, query: str) -> tuple[str, RubricRule | None, dict[str, int]]:
+        """(normalized query, best rule, intent score per tool) for a raw query, memoized."""
+        found = self.cache.get(query)
+        if found is None:
+            if len(self.cache) >= _CACHE_SIZE:
+                self.cache.clear()
+            normalized = normalize(query)
+            found = self.cache[query] = (normalized, *self.match(normalized))
+        return found
 
     def match(self, normalized_query: str) -> tuple[RubricRule | None, dict[str, int]]:
         """The best rule for a normalized query and every matching tool's intent score."""
@@ -171,8 +186,7 @@ class RubricEvaluator:
 
     def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
         compiled = self._rubric(agent)
-        normalized = normalize(episode.state.query)
-        rule, tool_scores = compiled.match(normalized)
+        normalized, rule, tool_scores = compiled.lookup(episode.state.query)
         expected = rule.tool if rule is not None else None
         chosen = episode.action.tool
         result = _as_mapping(episode.result)
@@ -186,7 +200,7 @@ class RubricEvaluator:
                 False,
                 False,
             )
-        spec = agent.tool(chosen)
+        spec = compiled.tools.get(chosen)
         if spec is None:
             return self._verdict(
                 0.0,

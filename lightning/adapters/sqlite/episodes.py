@@ -72,18 +72,21 @@ def to_micros(value: datetime) -> int:
     return (as_utc(value) - _EPOCH) // _MICRO
 
 
+_LABEL_FIELDS = {"label", "reward", "labeled"}
+
+
 def _row_to_episode(row: sqlite3.Row | tuple[Any, ...]) -> Episode:
-    episode = Episode.model_validate_json(row[1])
-    label = Label.model_validate_json(row[2]) if row[2] is not None else None
-    # The label columns are authoritative: the document keeps what was imported.
-    return episode.model_copy(
-        update={
-            "label": label if label is not None else episode.label,
-            "reward": row[3],
-            "labeled": bool(row[4]),
-            "etag": str(row[5]),
-        }
-    )
+    """One validation per row: the label columns are spliced into the stored document's JSON.
+
+    ``doc`` never holds reward/labeled/label (they live in columns, which label writes update),
+    so no key is duplicated; ``etag`` is the row version.
+    """
+    doc: str = row[1]
+    reward = "null" if row[3] is None else repr(float(row[3]))
+    label = "null" if row[2] is None else row[2]
+    labeled = "true" if row[4] else "false"
+    text = f'{doc[:-1]},"reward":{reward},"labeled":{labeled},"label":{label},"etag":"{row[5]}"}}'
+    return Episode.model_validate_json(text)
 
 
 class SqliteEpisodeStore:
@@ -131,7 +134,7 @@ class SqliteEpisodeStore:
                     e.model_version,
                     e.reward,
                     first + i,
-                    e.model_dump_json(exclude={"label"}),
+                    e.model_dump_json(exclude=_LABEL_FIELDS),
                     e.label.model_dump_json() if e.label is not None else None,
                 )
                 for i, e in enumerate(batch)
@@ -197,12 +200,50 @@ class SqliteEpisodeStore:
             return outcome
         with self._db.transaction() as conn:
             first = self._take_seq(conn, len(writes))
+            if self._write_all_or_nothing(conn, first, writes):
+                outcome.written.extend(write.episode_id for write in writes)
+                return outcome
             for i, write in enumerate(writes):
                 result = self._write_label(
                     conn, first + i, write.episode_id, write.label, write.agent_id, write.expected_etag
                 )
                 getattr(outcome, "conflicts" if result == "conflict" else result).append(write.episode_id)
         return outcome
+
+    @staticmethod
+    def _write_all_or_nothing(conn: sqlite3.Connection, first: int, writes: Sequence[LabelWrite]) -> bool:
+        """Fast path: one executemany when every write is guarded (the auto-labeling case).
+
+        Inside a savepoint: if any row did not match (stale etag, missing id) it is rolled back
+        and the caller redoes the writes one by one to say which failed.
+        """
+        if any(
+            w.expected_etag is None or not w.expected_etag.isdigit() or w.agent_id is None for w in writes
+        ):
+            return False
+        conn.execute("SAVEPOINT label_batch")
+        cursor = conn.executemany(
+            "UPDATE episodes SET label = ?, reward = ?, labeled = 1, label_source = ?, "
+            "version = version + 1, seq = ? WHERE id = ? AND agent_id = ? AND version = ?",
+            [
+                (
+                    w.label.model_dump_json(),
+                    w.label.score,
+                    w.label.source,
+                    first + i,
+                    w.episode_id,
+                    w.agent_id,
+                    int(w.expected_etag),  # type: ignore[arg-type]
+                )
+                for i, w in enumerate(writes)
+            ],
+        )
+        if cursor.rowcount == len(writes) and len({w.episode_id for w in writes}) == len(writes):
+            conn.execute("RELEASE label_batch")
+            return True
+        conn.execute("ROLLBACK TO label_batch")
+        conn.execute("RELEASE label_batch")
+        return False
 
     # --- reads -------------------------------------------------------------------------------
     def get(self, episode_id: str, *, agent_id: str | None = None) -> Episode:
