@@ -24,12 +24,17 @@ AGENT = "autonomous-agent"
 OTHER = "approval-agent"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("cosmos", marks=pytest.mark.cosmos)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], EpisodeStore]:
     """A factory of handles on ONE fresh store (several handles = several connections for SQLite)."""
     if request.param == "memory":
         shared = InMemoryEpisodeStore()
         return lambda: shared
+    if request.param == "cosmos":
+        from lightning.adapters.cosmos.episodes import CosmosEpisodeStore
+
+        settings = request.getfixturevalue("cosmos_settings")()
+        return lambda: CosmosEpisodeStore.from_settings(settings)
     path = tmp_path / "contract.db"
     return lambda: SqliteEpisodeStore(SqliteDatabase(path))
 
@@ -362,3 +367,45 @@ def test_changes_since_pages_with_limit_without_skipping(store: EpisodeStore) ->
     assert len(seen) == 25 == len(set(seen))
     labeled_last = seen[-5:]
     assert labeled_last == [f"{AGENT}-{i:05d}" for i in range(0, 25, 5)]
+
+
+def test_guarded_batch_with_one_stale_etag_writes_the_others(store: EpisodeStore) -> None:
+    """The all-guarded batch (auto-labeling's shape) with one loser: nothing half-written, nothing lost."""
+    store.add(episodes(4))
+    seen = {e.id: e.etag for e in store.query(EpisodeQuery())}
+    store.save_label(f"{AGENT}-00002", human(0.99))
+    writes = [
+        LabelWrite(episode_id=episode_id, agent_id=AGENT, label=auto(0.5), expected_etag=etag)
+        for episode_id, etag in sorted(seen.items())
+    ]
+    cursor = store.changes_since(0).cursor
+    outcome = store.save_labels(writes)
+    assert outcome.conflicts == [f"{AGENT}-00002"]
+    assert sorted(outcome.written) == [f"{AGENT}-00000", f"{AGENT}-00001", f"{AGENT}-00003"]
+    assert store.get(f"{AGENT}-00002").reward == 0.99
+    assert sorted(e.id for e in store.changes_since(cursor).episodes) == sorted(outcome.written)
+    for episode_id in outcome.written:
+        assert store.get(episode_id).etag != seen[episode_id]
+
+
+def test_the_same_episode_twice_in_one_guarded_batch_writes_once(store: EpisodeStore) -> None:
+    store.add(episodes(1))
+    etag = store.get(f"{AGENT}-00000").etag
+    twice = [
+        LabelWrite(episode_id=f"{AGENT}-00000", agent_id=AGENT, label=auto(score), expected_etag=etag)
+        for score in (0.3, 0.6)
+    ]
+    outcome = store.save_labels(twice)
+    assert (outcome.written, outcome.conflicts) == ([f"{AGENT}-00000"], [f"{AGENT}-00000"])
+    assert store.get(f"{AGENT}-00000").reward == 0.3
+
+
+def test_text_survives_exactly(store: EpisodeStore) -> None:
+    tricky = 'Ünïcode “quotes” \\ backslash "json" \n newline \u2028 and emoji 📈'
+    store.add([make_episode("t", query=tricky, result={"note": tricky}, response=tricky)])
+    store.save_label("t", human(0.5, tricky))
+    got = store.get("t")
+    assert got.state.query == tricky
+    assert got.result == {"note": tricky}
+    assert got.label is not None
+    assert got.label.reason == tricky
