@@ -33,17 +33,16 @@ def _user(settings: Settings) -> str:
 
 
 def tool_runner(agent_id: str) -> evaluation.ToolRunner | None:
-    """The reference agent's tools, when that package is installed, so evaluations include results."""
+    """The reference agent's tools (``lightning.agent.tools.run_tool``) when that package is installed,
+    so evaluations score real results; ``None`` (tool choice and arguments only) otherwise."""
+    del agent_id  # both analytics agents share the same five tools
     try:
-        from lightning.agent import tools  # type: ignore[attr-defined]
+        from lightning.agent.tools import run_tool
     except ImportError:
-        return None
-    run = getattr(tools, "run_tool", None)
-    if run is None:
         return None
 
     def runner(tool: str, arguments: dict[str, Any]) -> Any:
-        return run(tool, arguments)
+        return run_tool(tool, arguments)
 
     return runner
 

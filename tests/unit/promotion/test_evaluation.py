@@ -189,3 +189,15 @@ def test_a_dataset_without_validation_split_is_refused(world: World) -> None:
         dataset_requests(
             dataset_name="no-validation", episodes=world.episodes, datasets=world.datasets, min_reward=0.7
         )
+
+
+def test_with_the_reference_agents_tools_answers_are_complete(world: World) -> None:
+    from lightning.agent.tools import run_tool
+
+    with_tools = evaluate(world, "m", requests(world), run_tool=lambda tool, args: run_tool(tool, args))
+    without = evaluate(world, "m", requests(world))
+    assert with_tools.details["tools_run"] is True
+    assert with_tools.error_rate == 0.0
+    assert with_tools.completeness is not None
+    assert with_tools.completeness > 0.5
+    assert with_tools.avg_reward > without.avg_reward
