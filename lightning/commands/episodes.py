@@ -111,10 +111,11 @@ def list_episodes(
 
 def show_episode(
     episode_id: str = typer.Option(..., "--episode-id", help="The episode to show."),
+    agent_id: str | None = typer.Option(None, "--agent-id", help="Its agent (a point read on Cosmos DB)."),
     as_json: bool = typer.Option(False, "--json", help="Print the episode document as JSON."),
 ) -> None:
     """Show one episode in full."""
-    episode = container().episodes.get(episode_id)
+    episode = container().episodes.get(episode_id, agent_id=agent_id)
     if as_json:
         print_json(episode.to_document())
         return
@@ -156,6 +157,7 @@ def _default_user() -> str:
 
 def label_episode(
     episode_id: str = typer.Option(..., "--episode-id", help="The episode to label."),
+    agent_id: str | None = typer.Option(None, "--agent-id", help="Its agent (a point read on Cosmos DB)."),
     reward: str = typer.Option(
         ..., "--reward", help="Reward between 0 and 1 (0.9-1.0 excellent … 0-0.29 failed)."
     ),
@@ -172,6 +174,7 @@ def label_episode(
         store=container().episodes,
         reason=reason,
         labeled_by=labeled_by or _default_user(),
+        agent_id=agent_id,
     )
     if as_json:
         print_json(episode.to_document())
@@ -211,7 +214,11 @@ def label_batch(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Auto-label an agent's unlabeled episodes with an evaluator."""
+    """Auto-label an agent's unlabeled episodes with an evaluator.
+
+    Every scored episode gets its reward stored; --min-score only decides which count as
+    accepted for training in the report. Human labels are never touched.
+    """
     if not auto_label:
         raise InvalidInput(
             "label-batch needs --auto-label (automatic labeling is the only batch mode); "

@@ -385,3 +385,40 @@ def test_label_batch_errors(
     assert got == code
     assert text in one_error(err)
     assert out == ""
+
+
+def test_label_episode_with_the_wrong_agent_is_not_found(
+    imported: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys,
+        "label-episode",
+        "--episode-id",
+        "episode-abc123",
+        "--agent-id",
+        "approval-agent",
+        "--reward",
+        "0.5",
+    )
+    assert code == 3
+    assert "episode 'episode-abc123' not found" in one_error(err)
+    code, out, _ = run(
+        capsys, "label-episode", "--episode-id", "episode-abc123", "--agent-id", AGENT, "--reward", "0.5"
+    )
+    assert code == 0
+    assert "Reward: 0.50" in out
+
+
+def test_help_of_each_verb(capsys: pytest.CaptureFixture[str]) -> None:
+    for verb in (
+        "list-episodes",
+        "show-episode",
+        "label-episode",
+        "label-batch",
+        "import-episodes",
+        "export-episodes",
+    ):
+        code, out, _ = run(capsys, verb, "--help")
+        assert code == 0
+        assert "Usage" in out
+    assert "accepted for training" in " ".join(run(capsys, "label-batch", "--help")[1].split())

@@ -329,16 +329,5 @@ class SqliteEpisodeStore:
         episodes = [_row_to_episode(row) for row in rows]
         return ChangeBatch(episodes=episodes, cursor=int(rows[-1][6]) if rows else cursor)
 
-    def stats(self) -> dict[str, Any]:
-        """Row counts for people (``show-config``-style summaries)."""
-        row = (
-            self._db.connection()
-            .execute(
-                "SELECT COUNT(*), COALESCE(SUM(labeled), 0), (SELECT value FROM episode_counters WHERE name = 'seq') FROM episodes"
-            )
-            .fetchone()
-        )
-        return {"episodes": int(row[0]), "labeled": int(row[1]), "seq": int(row[2])}
-
 
 __all__ = ["MIGRATIONS", "SqliteEpisodeStore"]
