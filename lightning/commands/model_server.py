@@ -22,8 +22,10 @@ def register(app: typer.Typer) -> None:
         max_file_mb: int = typer.Option(512, "--max-file-mb", help="Largest accepted upload, in MB."),
     ) -> None:
         """Serve local-base and fine-tuned models on an OpenAI-compatible API (Ctrl+C stops)."""
-        if not 0 < port < 65536:
-            raise InvalidInput(f"--port must be between 1 and 65535, got {port}", field="port")
+        if not 0 <= port < 65536:
+            raise InvalidInput(
+                f"--port must be between 0 and 65535 (0 picks a free port), got {port}", field="port"
+            )
         if max_file_mb < 1:
             raise InvalidInput(f"--max-file-mb must be at least 1, got {max_file_mb}", field="max_file_mb")
         directory = data_dir or get_settings().models_dir

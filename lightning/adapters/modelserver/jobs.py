@@ -29,6 +29,9 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from lightning.adapters.modelserver.catalog import ModelCatalog
@@ -36,6 +39,8 @@ from lightning.adapters.modelserver.store import Store, new_id
 from lightning.adapters.modelserver.trainer import (
     MIN_TRAINING_EXAMPLES,
     EpochReport,
+    Example,
+    TrainConfig,
     TrainingCancelled,
     TrainingFileError,
     parse_training_file,
@@ -119,22 +124,36 @@ def create_job_record(
     }
 
 
+@dataclass
+class _Validated:
+    """A job whose files passed validation, waiting for the trainer."""
+
+    job_id: str
+    training: list[Example]
+    validation: list[Example]
+    config: TrainConfig
+
+
 class JobRunner:
-    """One worker thread; jobs run in creation order."""
+    """Two worker threads: one validates files, one trains; jobs train one at a time, in order.
+
+    A job whose files are valid waits in ``queued`` while another trains, as on the service.
+    """
 
     def __init__(self, store: Store, catalog: ModelCatalog) -> None:
         self.store = store
         self.catalog = catalog
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._to_validate: queue.Queue[str | None] = queue.Queue()
+        self._to_train: queue.Queue[_Validated | None] = queue.Queue()
         self._stopping = threading.Event()
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
 
         def resume(job: dict[str, Any]) -> None:
@@ -144,21 +163,26 @@ class JobRunner:
         for record in reversed(self.store.list_jobs()):  # oldest first
             if record["status"] not in TERMINAL:
                 self.store.update_job(record["id"], resume)
-                self._queue.put(record["id"])
+                self._to_validate.put(record["id"])
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._work, name="model-server-jobs", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._validate_loop, name="model-server-validate", daemon=True),
+            threading.Thread(target=self._train_loop, name="model-server-train", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the current step; an interrupted job stays unfinished and resumes on restart."""
         self._stopping.set()
-        self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._to_validate.put(None)
+        self._to_train.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def submit(self, job_id: str) -> None:
-        self._queue.put(job_id)
+        self._to_validate.put(job_id)
 
     def cancel(self, job_id: str) -> dict[str, Any] | None:
         """Cancel a job that has not finished; None when it already has (the caller answers 400)."""
@@ -176,30 +200,19 @@ class JobRunner:
 
             return self.store.update_job(job_id, change)
 
-    def wait_idle(self, timeout: float = 60.0) -> bool:
-        """For tests and benchmarks: block until every submitted job has been processed."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
-                return True
-            time.sleep(0.02)
-        return False
+    # --- the workers -------------------------------------------------------------------------------
 
-    # --- the worker --------------------------------------------------------------------------------
+    def _validate_loop(self) -> None:
+        while (job_id := self._to_validate.get()) is not None and not self._stopping.is_set():
+            self._guarded(job_id, self._validate)
 
-    def _work(self) -> None:
-        while True:
-            job_id = self._queue.get()
-            try:
-                if job_id is None or self._stopping.is_set():
-                    return
-                self._run_guarded(job_id)
-            finally:
-                self._queue.task_done()
+    def _train_loop(self) -> None:
+        while (item := self._to_train.get()) is not None and not self._stopping.is_set():
+            self._guarded(item.job_id, partial(self._train, item))
 
-    def _run_guarded(self, job_id: str) -> None:
+    def _guarded(self, job_id: str, work: Callable[[str], None]) -> None:
         try:
-            self._run(job_id)
+            work(job_id)
         except Exception:
             logger.exception("fine-tuning job %s crashed", job_id)
             self._finish_failed(job_id, "server_error", "The job failed because of a server error.", None)
@@ -224,7 +237,7 @@ class JobRunner:
 
         self._update(job_id, change)
 
-    def _run(self, job_id: str) -> None:
+    def _validate(self, job_id: str) -> None:
         job = self.store.get_job(job_id)
         if job is None or job["status"] in TERMINAL:
             return
@@ -236,7 +249,7 @@ class JobRunner:
         except TrainingFileError as exc:
             self._finish_failed(job_id, "invalid_training_file", str(exc), "training_file")
             return
-        validation = []
+        validation: list[Example] = []
         if job["validation_file"]:
             try:
                 validation = self._examples(job["validation_file"], "Validation", 1)
@@ -256,7 +269,13 @@ class JobRunner:
             j["method"][j["method"]["type"]] = {"hyperparameters": dict(resolved)}
             j["_events"].append(event("Files validated, moving job to queued state"))
 
-        self._update(job_id, queued)
+        if self._update(job_id, queued) is not None:
+            self._to_train.put(_Validated(job_id, training, validation, config))
+
+    def _train(self, item: _Validated, job_id: str) -> None:
+        job = self.store.get_job(job_id)
+        if job is None or job["status"] in TERMINAL:
+            return
         started = time.time()
 
         def running(j: dict[str, Any]) -> None:
@@ -274,9 +293,9 @@ class JobRunner:
 
         try:
             result = train(
-                training,
-                validation,
-                config,
+                item.training,
+                item.validation,
+                item.config,
                 base_model=job["model"],
                 on_epoch=on_epoch,
                 should_stop=lambda: self._stopping.is_set() or self._is_cancelled(job_id),

@@ -40,6 +40,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _open_state(data_dir: Path, max_file_bytes: int, sock: socket.socket) -> ServerState:
+    try:
+        return ServerState.open(data_dir, max_file_bytes=max_file_bytes)
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"cannot use {data_dir} as the model server's data directory ({exc.strerror or exc}); "
+            "pass a writable --data-dir"
+        ) from None
+
+
 def _uvicorn_server(state: ServerState, log_level: str) -> Any:
     import uvicorn
 
@@ -86,7 +97,7 @@ def start_server(
 ) -> RunningServer:
     """Run the server in a daemon thread; returns once it accepts requests."""
     sock = _bind(host, port)
-    state = ServerState.open(data_dir, max_file_bytes=max_file_bytes)
+    state = _open_state(data_dir, max_file_bytes, sock)
     actual_port = sock.getsockname()[1]
     server = _uvicorn_server(state, log_level)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="model-server", daemon=True)
@@ -113,7 +124,7 @@ def serve(
 ) -> None:
     """Run the server in the foreground until Ctrl+C / SIGTERM; ``on_listening(base_url)`` once bound."""
     sock = _bind(host, port)
-    state = ServerState.open(data_dir, max_file_bytes=max_file_bytes)
+    state = _open_state(data_dir, max_file_bytes, sock)
     if on_listening is not None:
         on_listening(f"http://{host}:{sock.getsockname()[1]}/v1")
     try:

@@ -302,3 +302,43 @@ def test_malformed_json_and_bad_limits_are_400(model_server: Any) -> None:
     assert "could not parse the JSON body" in response.json()["error"]["message"]
     response = httpx.get(f"{model_server.base_url}/fine_tuning/jobs", params={"limit": "0"})
     assert (response.status_code, response.json()["error"]["param"]) == (400, "limit")
+
+
+def _wait_for_status(client: OpenAI, job_id: str, status: str, timeout: float = 60.0) -> FineTuningJob:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (job := client.fine_tuning.jobs.retrieve(job_id)).status != status:
+        assert job.status not in {"succeeded", "failed", "cancelled"}, (
+            f"{job_id} ended {job.status}, wanted {status}"
+        )
+        assert time.monotonic() < deadline, f"{job_id} still {job.status}, wanted {status}"
+        time.sleep(0.01)
+    return job
+
+
+def test_a_second_job_waits_queued_and_a_running_job_can_be_cancelled(client: OpenAI) -> None:
+    models_before = {model.id for model in client.models.list()}
+    long_file = upload(client, jsonl(split_samples(1000, 0, seed=8)[0]))
+    long_job = client.fine_tuning.jobs.create(
+        model="local-base", training_file=long_file, hyperparameters={"n_epochs": 50, "batch_size": 1}
+    )
+    _wait_for_status(client, long_job.id, "running")
+    short_job = client.fine_tuning.jobs.create(
+        model="local-base", training_file=upload(client, jsonl(split_samples(20, 0)[0]))
+    )
+    _wait_for_status(client, short_job.id, "queued")  # validated, waiting for the trainer
+    assert client.fine_tuning.jobs.retrieve(long_job.id).status == "running"
+
+    assert client.fine_tuning.jobs.cancel(long_job.id).status == "cancelled"
+    short, _ = wait_for_job(client, short_job.id)
+    assert short.status == "succeeded"
+    cancelled = client.fine_tuning.jobs.retrieve(long_job.id)
+    assert cancelled.status == "cancelled"
+    assert cancelled.fine_tuned_model is None
+    assert cancelled.finished_at is not None
+    assert (
+        client.fine_tuning.jobs.list_events(long_job.id, limit=1).data[0].message
+        == "Fine-tuning job cancelled"
+    )
+    assert {model.id for model in client.models.list()} - models_before == {short.fine_tuned_model}

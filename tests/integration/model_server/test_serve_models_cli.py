@@ -67,8 +67,22 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captur
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--port", "70000"], "--port must be between"), (["--max-file-mb", "0"], "--max-file-mb")],
+    [
+        (["--port", "70000"], "--port must be between"),
+        (["--port", "-1"], "--port must be between"),
+        (["--max-file-mb", "0"], "--max-file-mb"),
+    ],
 )
 def test_bad_flags_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve-models", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_unusable_data_dir_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should be")
+    assert main(["serve-models", "--port", "0", "--data-dir", str(blocker / "models")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "cannot use" in err
+    assert "--data-dir" in err
