@@ -269,6 +269,11 @@ class EpisodeWriter:
         return self._policy
 
     @property
+    def alive(self) -> bool:
+        """The writer thread runs (readiness: capture that cannot write is a reason not to serve)."""
+        return self._thread.is_alive()
+
+    @property
     def spool_path(self) -> Path:
         return self._spool_path
 

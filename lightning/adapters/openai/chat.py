@@ -1,0 +1,155 @@
+"""OpenAIChatModel: the ChatModel port over the ``openai`` SDK (Azure OpenAI, OpenAI, the local server).
+
+The reference agent calls ``choose_tool`` once per request: one
+``chat.completions.create`` with the agent's system prompt, the user's query,
+the agent's tool schemas and ``tool_choice="required"`` (the agent must call
+exactly one tool), then parses the first tool call. SDK errors become domain
+errors: 429/5xx/timeouts/connection failures → ``TransientProviderError`` (retried
+here a couple of times with backoff — an agent request should not wait long),
+other 4xx (unknown deployment, bad request) → ``ProviderError``. Built by the
+Container with ``from_settings`` through ``make_openai_client``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import openai
+
+from lightning.adapters.openai.client import make_openai_client
+from lightning.adapters.retry import RetryPolicy, is_transient_status, parse_retry_after
+from lightning.config import Settings
+from lightning.domain.errors import ProviderError, TransientProviderError
+from lightning.ports.chat import ToolCallChoice
+
+ToolChoice = Literal[
+    "required",  # the model must call one of the tools (what the agents want)
+    "auto",  # the model may answer in text instead (for servers that refuse "required")
+]
+
+
+class OpenAIChatModel:
+    """Chooses a tool for a request through chat completions."""
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        *,
+        provider: str = "openai",
+        tool_choice: ToolChoice = "required",
+        temperature: float | None = 0.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.tool_choice: ToolChoice = tool_choice
+        self.temperature = temperature
+        self.retry = retry or RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=2.0, max_retry_after=5.0)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        credential: Any = None,
+        timeout: float = 30.0,
+        tool_choice: ToolChoice = "required",
+    ) -> OpenAIChatModel:
+        client = make_openai_client(settings, credential=credential, max_retries=0, timeout=timeout)
+        return cls(client, provider=settings.trainer, tool_choice=tool_choice)
+
+    def choose_tool(
+        self, *, model: str, system_prompt: str, tools: list[dict[str, Any]], query: str
+    ) -> ToolCallChoice:
+        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": query}]
+        request: dict[str, Any] = {"model": model, "messages": messages, "tools": tools}
+        if tools:
+            request["tool_choice"] = self.tool_choice
+        if self.temperature is not None:
+            request["temperature"] = self.temperature
+        what = f"chat completion with {model!r}"
+        completion = self.retry.call(lambda: self._create(request, what), what=what)
+        return _parse(completion, model)
+
+    def _create(self, request: dict[str, Any], what: str) -> Any:
+        try:
+            return self.client.chat.completions.create(**request)
+        except openai.OpenAIError as error:
+            raise self._translate(error, what) from error
+
+    def _translate(self, error: Exception, what: str) -> Exception:
+        if isinstance(error, openai.APIStatusError):
+            status = error.status_code
+            message = _error_message(error)
+            if is_transient_status(status):
+                return TransientProviderError(
+                    f"{what}: {self.provider} answered HTTP {status}: {message}",
+                    provider=self.provider,
+                    status_code=status,
+                    retry_after=parse_retry_after(dict(error.response.headers)),
+                )
+            hint = (
+                "; check TUNED_MODEL_NAME / the deployment name, or unset USE_TUNED_MODEL"
+                if status == 404
+                else ""
+            )
+            return ProviderError(
+                f"{what}: {self.provider} refused (HTTP {status}): {message}{hint}",
+                provider=self.provider,
+                status_code=status,
+            )
+        if isinstance(error, openai.APITimeoutError):
+            return TransientProviderError(f"{what}: {self.provider} timed out", provider=self.provider)
+        if isinstance(error, openai.APIConnectionError):
+            return TransientProviderError(
+                f"{what}: cannot reach {self.provider} at {self.client.base_url} ({error.__cause__ or error})",
+                provider=self.provider,
+            )
+        return ProviderError(f"{what}: {error}", provider=self.provider)
+
+
+def _error_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return error.message
+
+
+def _parse(completion: Any, requested_model: str) -> ToolCallChoice:
+    """The first tool call of the first choice (or its text when the model called none)."""
+    choices = getattr(completion, "choices", None) or []
+    if not choices:
+        raise ProviderError(f"the model {requested_model!r} returned no choices", provider="openai")
+    message = choices[0].message
+    usage = getattr(completion, "usage", None)
+    tokens = {
+        "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+        "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+    }
+    # Azure answers with the base model name (e.g. gpt-4o-mini-2024-07-18); the deployment we
+    # called is what identifies the version an agent runs, so keep the requested name.
+    calls = getattr(message, "tool_calls", None) or []
+    if not calls:
+        return ToolCallChoice(model=requested_model, tool=None, content=message.content, **tokens)
+    function = calls[0].function
+    raw = function.arguments or "{}"
+    try:
+        arguments = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ProviderError(
+            f"the model chose {function.name} with arguments that are not JSON: {raw[:200]!r}",
+            provider="openai",
+        ) from None
+    if not isinstance(arguments, dict):
+        raise ProviderError(
+            f"the model chose {function.name} with arguments that are not a JSON object: {raw[:200]!r}",
+            provider="openai",
+        )
+    return ToolCallChoice(
+        model=requested_model, tool=function.name, arguments=arguments, content=message.content, **tokens
+    )
