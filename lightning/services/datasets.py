@@ -32,16 +32,11 @@ import hashlib
 import json
 import logging
 import re
-import shutil
-import tempfile
-import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -53,40 +48,46 @@ from lightning.domain.finetune_format import (
     MAX_FILE_BYTES,
     MIN_EXAMPLES_PER_FILE,
     REPLY_PRIMING,
-    TOKENS_PER_MESSAGE,
-    TOKENS_PER_TOOL_CALL,
     dedupe_key,
-    episode_keys,
     message_tokens,
     normalize_query,
     split_for,
     token_limit_for,
-    tool_call_id,
     tools_tokens,
-    validate_chat_example,
     validate_dpo_example,
 )
 from lightning.domain.messages import FINE_TUNE_JOBS, StartFineTune
-from lightning.domain.redaction import may_contain_sensitive, redact_text, redact_value, truncate_text
 from lightning.ports.agents import AgentRegistry
 from lightning.ports.datasets import BlobStore, DatasetStore
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore
 from lightning.ports.queue import Queue
 from lightning.ports.tokens import TokenCounter
+from lightning.services.dataset_files import (
+    ChatBuilder,
+    ChatConfig,
+    FileInfo,
+    Item,
+    Shaper,
+    Tally,
+    Work,
+    build_in_process,
+    chat_messages,
+    dumps_args,
+    finish_splits,
+    pipeline_available,
+    result_text,
+    run_chat_pipeline,
+    too_large,
+)
 
 logger = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_VALIDATION_SPLIT = 0.5
-STALE_WORK_SECONDS = 24 * 3600
 _PROGRESS_EVERY = 2000
-_CHUNK_BYTES = 1 << 20
-FULLY_VALIDATED = 1000
-"""The first examples of every build are re-parsed from their JSON line and validated in full."""
+PIPELINE_MIN_EPISODES = 20_000
+"""Builds reading at least this many episodes shape them in a forked helper process (both cores)."""
 _DUMPS_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-# Tool-call arguments with sorted keys: the same call always has the same text (and de-duplicates).
-_DUMPS_ARGS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str).encode
-_quote = json.encoder.encode_basestring  # C speed; non-ASCII kept as is
 
 
 class BuildRequest(BaseModel):
@@ -168,281 +169,6 @@ ProgressFn = Callable[[int, int], None]
 # --- the build ---------------------------------------------------------------------------------
 
 
-class _Sink:
-    """Hashes and writes chunks of one file on a background thread.
-
-    hashlib and file writes release the GIL on large buffers, so the second core hashes and writes
-    while the first shapes examples. One worker thread per build keeps every file's chunks in order.
-    """
-
-    def __init__(self, path: Path, pool: ThreadPoolExecutor) -> None:
-        self.path = path
-        self.sha = hashlib.sha256()
-        self._handle = open(path, "wb")  # noqa: SIM115 - closed in close(), after the last chunk
-        self._pool = pool
-        self._pending: Future[None] | None = None
-
-    def _write(self, chunk: bytes) -> None:
-        self.sha.update(chunk)
-        self._handle.write(chunk)
-
-    def submit(self, chunk: bytes) -> None:
-        if self._pending is not None:
-            self._pending.result()  # re-raise a write error (disk full) here, on the caller's thread
-        self._pending = self._pool.submit(self._write, chunk)
-
-    def close(self) -> None:
-        try:
-            if self._pending is not None:
-                self._pending.result()
-                self._pending = None
-        finally:
-            self._handle.close()
-
-
-@dataclass
-class _SplitWriter:
-    """One split's temporary JSONL file, hashed and counted as it is written."""
-
-    split: Split
-    path: Path
-    ids_path: Path
-    sink: _Sink
-    ids: BinaryIO
-    buffer: list[bytes] = field(default_factory=list)
-    buffered: int = 0
-    examples: int = 0
-    nbytes: int = 0
-    tokens: int = 0
-    closed: bool = False
-
-    @property
-    def sha(self) -> Any:
-        return self.sink.sha
-
-    def write(self, line: bytes, episode_ids: str, tokens: int) -> None:
-        self.buffer.append(line)
-        size = len(line)
-        self.buffered += size
-        self.nbytes += size
-        self.examples += 1
-        self.tokens += tokens
-        self.ids.write(episode_ids.encode("utf-8"))
-        if self.buffered >= _CHUNK_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.sink.submit(b"".join(self.buffer))
-            self.buffer.clear()
-            self.buffered = 0
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.flush()
-        finally:
-            self.sink.close()
-            self.ids.close()
-
-
-@dataclass
-class _Tally:
-    dropped: Counter[str] = field(default_factory=Counter)
-    redactions: Counter[str] = field(default_factory=Counter)
-    tools: Counter[str] = field(default_factory=Counter)
-    truncated: int = 0
-    reward_sum: float = 0.0
-    reward_min: float = 1.0
-    reward_max: float = 0.0
-    rewarded: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    def reward(self, value: float) -> None:
-        self.reward_sum += value
-        self.reward_min = min(self.reward_min, value)
-        self.reward_max = max(self.reward_max, value)
-        self.rewarded += 1
-
-
-class _Work:
-    """A private work folder for one build; removed whatever happens (a killed build leaves it behind,
-    invisible to every listing; stale ones are swept by the next build)."""
-
-    def __init__(self, root: Path, name: str) -> None:
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            _sweep_stale(root)
-            self.dir = Path(tempfile.mkdtemp(prefix=f".build-{name}-", dir=root))
-        except OSError as exc:
-            raise InvalidInput(
-                f"cannot write build files under {root}: {exc.strerror or exc}; make LIGHTNING_HOME writable"
-            ) from None
-        self.writers: dict[Split, _SplitWriter] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-writer")
-
-    def writer(self, split: Split) -> _SplitWriter:
-        found = self.writers.get(split)
-        if found is None:
-            path = self.dir / f"{split}.jsonl"
-            ids_path = self.dir / f"{split}.ids"
-            found = self.writers[split] = _SplitWriter(
-                split,
-                path,
-                ids_path,
-                _Sink(path, self._pool),
-                open(ids_path, "wb", buffering=1 << 16),  # noqa: SIM115
-            )
-        return found
-
-    def close(self) -> None:
-        try:
-            for writer in self.writers.values():
-                writer.close()
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def remove(self) -> None:
-        try:
-            self.close()
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _sweep_stale(root: Path) -> None:
-    cutoff = time.time() - STALE_WORK_SECONDS
-    for entry in root.glob(".build-*"):
-        try:
-            if entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def _result_text(result: Any) -> str:
-    if result is None:
-        return ""
-    if isinstance(result, str):
-        return result
-    return _DUMPS_COMPACT(result)
-
-
-class _Shaper:
-    """Turns one episode into example messages; redaction and the result cap happen here."""
-
-    def __init__(self, request: BuildRequest, tally: _Tally) -> None:
-        self._cap = request.max_tool_result_chars
-        self._tally = tally
-
-    def _note(self, kind: str) -> None:
-        self._tally.redactions[kind] += 1
-
-    def parts(self, episode: Episode, args_text: str | None = None) -> tuple[str, str, str, str | None]:
-        """(user query, arguments JSON text, tool result text, final response), redacted and capped.
-
-        One cheap pre-check over all the episode's text decides whether redaction runs at all: most
-        episodes hold nothing sensitive and skip the patterns entirely.
-        """
-        query = episode.state.query
-        if args_text is None:
-            args_text = _DUMPS_ARGS(episode.action.arguments)
-        result = episode.result
-        result_text = _result_text(result)
-        response = episode.response
-        if may_contain_sensitive(f"{query}\x00{args_text}\x00{result_text}\x00{response or ''}"):
-            note = self._note
-            query = redact_text(query, note)
-            args_text = _DUMPS_ARGS(redact_value(episode.action.arguments, note))
-            if isinstance(result, str):
-                result_text = redact_text(result, note)
-            elif result is not None:
-                result_text = _result_text(redact_value(result, note))
-            if response is not None:
-                response = redact_text(response, note)
-        if len(result_text) > self._cap:
-            result_text = truncate_text(result_text, self._cap)
-            self._tally.truncated += 1
-        return query, args_text, result_text, response
-
-    def chat_messages(self, episode: Episode) -> list[dict[str, Any]]:
-        """The example's messages after the system prompt: user, assistant tool call[, tool, assistant]."""
-        query, args_text, result_text, response = self.parts(episode)
-        return chat_messages(episode.id, query, episode.action.tool or "", args_text, result_text, response)
-
-
-def chat_messages(
-    episode_id: str, query: str, tool: str, args_text: str, result_text: str, response: str | None
-) -> list[dict[str, Any]]:
-    """user → assistant with a native tool call → (when there is a final answer) tool result → assistant."""
-    call_id = tool_call_id(episode_id)
-    messages: list[dict[str, Any]] = [
-        {"role": "user", "content": query},
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {"id": call_id, "type": "function", "function": {"name": tool, "arguments": args_text}}
-            ],
-        },
-    ]
-    if response:
-        messages.append({"role": "tool", "tool_call_id": call_id, "content": result_text})
-        messages.append({"role": "assistant", "content": response})
-    return messages
-
-
-class _ChatLines:
-    """Writes chat examples as JSON text directly (the hot path: ~1M examples a minute).
-
-    The system message and tool schemas are the same in every line: serialized, validated and
-    token-counted once. Per example only the variable strings are encoded and counted, with the same
-    overheads ``finetune_format.example_tokens`` applies (a unit test holds the two equal).
-    """
-
-    def __init__(self, prompt: str, tools: list[dict[str, Any]], count: Callable[[str], int]) -> None:
-        system = {"role": "system", "content": prompt}
-        problems = validate_chat_example(
-            {"messages": [system, {"role": "assistant", "content": "x"}], "tools": tools}
-        )
-        if problems:
-            raise InvalidInput(f"the agent definition cannot make valid examples: {problems[0]}")
-        self.head = '{"messages":[' + _DUMPS_COMPACT(system)
-        self.tail = '],"tools":' + _DUMPS_COMPACT(tools) + "}\n"
-        self.constant_tokens = message_tokens(system, count) + REPLY_PRIMING + tools_tokens(tools, count)
-        self._count = count
-        self._role = {role: count(role) for role in ("user", "assistant", "tool")}
-        self._names: dict[str, int] = {}
-
-    def line(
-        self, call_id: str, query: str, tool: str, args_text: str, result_text: str, response: str | None
-    ) -> tuple[str, int]:
-        """The example's JSON line (with its newline) and its billed tokens."""
-        count = self._count
-        role = self._role
-        name_tokens = self._names.get(tool)
-        if name_tokens is None:
-            name_tokens = self._names[tool] = count(tool)
-        tokens = (
-            self.constant_tokens
-            + TOKENS_PER_MESSAGE + role["user"] + count(query)
-            + TOKENS_PER_MESSAGE + role["assistant"] + TOKENS_PER_TOOL_CALL + name_tokens + count(args_text)
-        )  # fmt: skip
-        text = (
-            f'{self.head},{{"role":"user","content":{_quote(query)}}},{{"role":"assistant","tool_calls":'
-            f'[{{"id":"{call_id}","type":"function","function":{{"name":{_quote(tool)},'
-            f'"arguments":{_quote(args_text)}}}}}]}}'
-        )
-        if response:
-            tokens += TOKENS_PER_MESSAGE + role["tool"] + count(result_text)
-            tokens += TOKENS_PER_MESSAGE + role["assistant"] + count(response)
-            text += (
-                f',{{"role":"tool","tool_call_id":"{call_id}","content":{_quote(result_text)}}}'
-                f',{{"role":"assistant","content":{_quote(response)}}}'
-            )
-        return text + self.tail, tokens
-
-
 def _check_agent_and_prompt(request: BuildRequest, agents: AgentRegistry) -> tuple[AgentDefinition, str]:
     agent = agents.get(request.agent_id)
     prompt = request.system_prompt if request.system_prompt is not None else agent.system_prompt
@@ -492,13 +218,15 @@ def build_dataset(
     work_dir: Path,
     progress: ProgressFn | None = None,
     now: datetime | None = None,
+    parallel: bool | None = None,
 ) -> BuildOutcome:
     """Build, validate, store and commit one dataset (see the module docstring for the steps).
 
     Raises ``NotFound`` (unknown agent), ``InvalidInput`` (bad request, nothing usable, too few examples,
     file too large, validation failures), ``Conflict`` (the name holds other content and not ``overwrite``).
     ``work_dir`` holds temporary files (put it on the same disk as a local blob store: uploads are links).
-    ``now`` stamps ``created_at`` (default: the current time).
+    ``now`` stamps ``created_at`` (default: the current time). ``parallel`` runs the shaping in a forked
+    helper process (default: for builds of 20,000+ episodes where ``fork`` exists); output is identical.
     """
     agent, prompt = _check_agent_and_prompt(request, agents)
     token_limit = token_limit_for(request.base_model)
@@ -507,28 +235,39 @@ def build_dataset(
     window = {"agent_id": request.agent_id, "since": request.since, "until": request.until}
     total = episodes.count(EpisodeQuery(**window))
     labeled = episodes.count(EpisodeQuery(**window, labeled=True))
-    tally = _Tally()
-    work = _Work(Path(work_dir), request.name)
+    tally = Tally()
+    work = Work(Path(work_dir), request.name)
     try:
         if request.output_format == "dpo":
             if labeled == 0:
                 raise _empty_error(request, total, labeled)
             tally.dropped["unlabeled"] = total - labeled
-            ids_note = _write_dpo(
+            ids_note: str | None = _write_dpo(
                 request, episodes, agent, prompt, tools, tokens, token_limit, tally, work, progress
             )
+            files = finish_splits(work, tally, request.name)
         else:
             good = episodes.count(EpisodeQuery(**window, labeled=True, min_reward=request.min_reward))
             if good == 0:
                 raise _empty_error(request, total, labeled)
             tally.dropped["unlabeled"] = total - labeled
             tally.dropped["below_min_reward"] = labeled - good
-            _write_chat(
-                request, episodes, agent, prompt, tools, tokens, token_limit, tally, work, good, progress
+            files = _write_chat(
+                request,
+                episodes,
+                agent,
+                prompt,
+                tools,
+                tokens,
+                token_limit,
+                tally,
+                work,
+                good,
+                progress,
+                parallel,
             )
             ids_note = None
-        work.close()
-        files = _finish_splits(request, work, tally)
+        _check_enough(request, files, tally)
         content = _content_sha(request.output_format, files)
         existing = datasets.find(request.name)
         if existing is not None and existing.content_sha256 == content:
@@ -542,7 +281,7 @@ def build_dataset(
                 f"(built {format_timestamp(existing.created_at)}); choose another --name or pass --overwrite",
                 ident=request.name,
             )
-        train_ids, validation_ids = _read_ids(work)
+        train_ids, validation_ids = _read_ids(files)
         if ids_note:
             tally.notes.append(ids_note)
         manifest = _commit(
@@ -579,7 +318,7 @@ def _stream(
         progress(done, total)
 
 
-def _usable(episode: Episode, tool_names: frozenset[str], tally: _Tally) -> bool:
+def _usable(episode: Episode, tool_names: frozenset[str], tally: Tally) -> bool:
     """Hygiene rules shared by both formats; counts the reason of every drop."""
     if episode.error:
         tally.dropped["errored"] += 1
@@ -594,24 +333,19 @@ def _usable(episode: Episode, tool_names: frozenset[str], tally: _Tally) -> bool
     return True
 
 
-def _write_chat(
+def _chat_items(
     request: BuildRequest,
     episodes: EpisodeStore,
-    agent: AgentDefinition,
-    prompt: str,
-    tools: list[dict[str, Any]],
-    tokens: TokenCounter,
-    token_limit: int,
-    tally: _Tally,
-    work: _Work,
+    tool_names: frozenset[str],
+    tally: Tally,
     expected: int,
     progress: ProgressFn | None,
-) -> None:
-    lines = _ChatLines(prompt, tools, tokens.count)
-    tool_names = frozenset(agent.tool_names)
-    shaper = _Shaper(request, tally)
-    seen: set[int] = set()
-    kept = 0
+) -> Iterator[Item]:
+    """The store's episodes that pass the hygiene rules and are not duplicates, newest first.
+
+    De-duplication happens here, on the reading side, with a set of 64-bit keys (~70 MB at a
+    million distinct requests): the only state that grows with the data.
+    """
     query = EpisodeQuery(
         agent_id=request.agent_id,
         labeled=True,
@@ -620,6 +354,7 @@ def _write_chat(
         until=request.until,
         order="newest",
     )
+    seen: set[int] = set()
     for episode in _stream(episodes, query, expected, progress):
         reward = episode.reward
         if reward is None or reward < request.min_reward:  # the store filtered; a racing relabel may not have
@@ -627,48 +362,65 @@ def _write_chat(
             continue
         if not _usable(episode, tool_names, tally):
             continue
-        if not episode.state.query.strip():
+        text = episode.state.query
+        if not text.strip():
             tally.dropped["empty_query"] += 1
             continue
         tool = episode.action.tool or ""
-        raw_args = _DUMPS_ARGS(episode.action.arguments)
-        key = dedupe_key(episode.state.query, tool, raw_args)
+        args_text = dumps_args(episode.action.arguments)
+        key = dedupe_key(text, tool, args_text)
         if key in seen:
             tally.dropped["duplicate"] += 1
             continue
         seen.add(key)
-        user_query, args_text, result_text, response = shaper.parts(episode, raw_args)
-        split, call_id = episode_keys(episode.id, request.validation_split)
-        text, example_tokens = lines.line(call_id, user_query, tool, args_text, result_text, response)
-        if example_tokens > token_limit:
-            tally.dropped["over_token_limit"] += 1
-            continue
-        if kept < FULLY_VALIDATED:
-            # Examples are valid by construction; the first ones are re-parsed and checked in full so a
-            # construction bug can never reach the provider unnoticed.
-            problems = validate_chat_example(json.loads(text))
-            if problems:
-                raise InvalidInput(f"episode {episode.id} makes an invalid example: {'; '.join(problems)}")
-        writer = work.writer(split)
-        writer.write(text.encode("utf-8", "replace"), episode.id + "\n", example_tokens)
-        if writer.nbytes > MAX_FILE_BYTES:
-            raise _too_large(writer, request)
-        tally.reward(reward)
-        tally.tools[tool] += 1
-        kept += 1
-        if request.max_examples is not None and kept >= request.max_examples:
-            tally.notes.append(f"stopped at --max-examples {request.max_examples:,} (newest episodes kept)")
-            break
+        result = episode.result
+        yield (
+            episode.id,
+            reward,
+            text,
+            tool,
+            args_text,
+            result_text(result),
+            result is None or isinstance(result, str),
+            episode.response,
+        )
 
 
-def _too_large(writer: _SplitWriter, request: BuildRequest) -> InvalidInput:
-    limit_mb = MAX_FILE_BYTES // (1024 * 1024)
-    suggestion = max(MIN_EXAMPLES_PER_FILE, int(writer.examples * 0.9))
-    return InvalidInput(
-        f"the {writer.split} file of {request.name!r} would exceed the provider's {limit_mb} MB file limit "
-        f"after {writer.examples:,} examples: pass --max-examples {suggestion:,} or narrow --since/--until",
-        field="max_examples",
+def _write_chat(
+    request: BuildRequest,
+    episodes: EpisodeStore,
+    agent: AgentDefinition,
+    prompt: str,
+    tools: list[dict[str, Any]],
+    tokens: TokenCounter,
+    token_limit: int,
+    tally: Tally,
+    work: Work,
+    expected: int,
+    progress: ProgressFn | None,
+    parallel: bool | None,
+) -> dict[Split, FileInfo]:
+    config = ChatConfig(
+        name=request.name,
+        validation_split=request.validation_split,
+        token_limit=token_limit,
+        max_tool_result_chars=request.max_tool_result_chars,
+        max_examples=request.max_examples,
     )
+    items = _chat_items(request, episodes, frozenset(agent.tool_names), tally, expected, progress)
+
+    def make_builder() -> ChatBuilder:
+        return ChatBuilder(config, prompt, tools, tokens.count, work)
+
+    if parallel is None:
+        parallel = pipeline_available() and expected >= PIPELINE_MIN_EPISODES and request.max_examples is None
+    if parallel:
+        files, shaped = run_chat_pipeline(items, make_builder)
+    else:
+        files, shaped = build_in_process(items, make_builder())
+    shaped.dropped.update(tally.dropped)  # the reader's drops join the builder's
+    tally.__dict__.update(shaped.__dict__)
+    return files
 
 
 @dataclass
@@ -676,6 +428,15 @@ class _Candidate:
     reward: float
     episode_id: str
     episode: Episode
+
+
+def _shape(shaper: Shaper, episode: Episode, *, tool: bool = False) -> Any:
+    query, args_text, result_text, response = shaper.parts(
+        episode.state.query, episode.action.arguments, episode.result, episode.response
+    )
+    if tool:
+        return query, episode.action.tool or "", args_text, result_text, response
+    return query, args_text, result_text, response
 
 
 def _action_signature(episode: Episode) -> str:
@@ -690,8 +451,8 @@ def _write_dpo(
     tools: list[dict[str, Any]],
     tokens: TokenCounter,
     token_limit: int,
-    tally: _Tally,
-    work: _Work,
+    tally: Tally,
+    work: Work,
     progress: ProgressFn | None,
 ) -> str:
     """Preference pairs: for each normalized request, its best response (reward >= min_reward) against its
@@ -716,7 +477,7 @@ def _write_dpo(
     count = tokens.count
     system = {"role": "system", "content": prompt}
     constant_tokens = message_tokens(system, count) + REPLY_PRIMING + tools_tokens(tools, count)
-    shaper = _Shaper(request, tally)
+    shaper = Shaper(request.max_tool_result_chars, tally)
     kept = 0
     unpaired = 0
     for key in sorted(best, key=lambda k: best[k].episode_id):
@@ -728,9 +489,9 @@ def _write_dpo(
         ):
             unpaired += 1
             continue
-        user_query, _, _, _ = shaper.parts(good.episode)
-        preferred = shaper.chat_messages(good.episode)[1]
-        non_preferred = shaper.chat_messages(bad.episode)[1]
+        user_query, _, _, _ = _shape(shaper, good.episode)
+        preferred = chat_messages(good.episode_id, *_shape(shaper, good.episode, tool=True))[1]
+        non_preferred = chat_messages(bad.episode_id, *_shape(shaper, bad.episode, tool=True))[1]
         example = {
             "input": {"messages": [system, {"role": "user", "content": user_query}], "tools": tools},
             "preferred_output": [preferred],
@@ -750,7 +511,7 @@ def _write_dpo(
         line = _DUMPS_COMPACT(example).encode("utf-8", "replace") + b"\n"
         writer.write(line, f"{good.episode_id}\n{bad.episode_id}\n", example_tokens)
         if writer.nbytes > MAX_FILE_BYTES:
-            raise _too_large(writer, request)
+            raise too_large(writer.split, writer.examples, request.name)
         tally.reward(good.reward)
         tally.tools[good.episode.action.tool or ""] += 1
         kept += 1
@@ -765,35 +526,24 @@ def _write_dpo(
     )
 
 
-def _finish_splits(request: BuildRequest, work: _Work, tally: _Tally) -> dict[Split, _SplitWriter]:
-    """Apply the file-count rules; returns the splits that become files."""
-    train = work.writers.get("train")
-    validation = work.writers.get("validation")
-    if validation is not None and validation.examples < MIN_EXAMPLES_PER_FILE:
-        # Too small to be a useful (or accepted) validation file: its examples train instead.
-        moved = validation.examples
-        if train is None:
-            train = work.writer("train")
-            train.close()
-        with open(train.path, "ab") as out, open(validation.path, "rb") as src:
-            for line in src:
-                out.write(line)
-                train.sha.update(line)
-        with open(train.ids_path, "ab") as out_ids:
-            out_ids.write(validation.ids_path.read_bytes())
-        train.examples += moved
-        train.nbytes += validation.nbytes
-        train.tokens += validation.tokens
-        validation.path.unlink()
-        del work.writers["validation"]
-        validation = None
-        tally.notes.append(
-            f"validation split had {moved} example(s), fewer than the provider's minimum of "
-            f"{MIN_EXAMPLES_PER_FILE}: they were added to train and no validation file was written"
-        )
-        if train.nbytes > MAX_FILE_BYTES:
-            raise _too_large(train, request)
-    usable = train.examples if train else 0
+def _content_sha(output_format: str, files: dict[Split, FileInfo]) -> str:
+    identity = hashlib.sha256(f"format:{output_format}\n".encode())
+    for split, info in sorted(files.items()):
+        identity.update(f"{split}:{info.sha256}\n".encode())
+    return identity.hexdigest()
+
+
+def _read_ids(files: dict[Split, FileInfo]) -> tuple[list[str], list[str]]:
+    def read(split: Split) -> list[str]:
+        info = files.get(split)
+        return info.ids_path.read_text(encoding="utf-8").splitlines() if info is not None else []
+
+    return read("train"), read("validation")
+
+
+def _check_enough(request: BuildRequest, files: dict[Split, FileInfo], tally: Tally) -> None:
+    train = files.get("train")
+    usable = train.examples if train is not None else 0
     if usable < MIN_EXAMPLES_PER_FILE:
         dropped = ", ".join(f"{k}={v:,}" for k, v in sorted(tally.dropped.items()) if v) or "none"
         unit = "preference pairs" if request.output_format == "dpo" else "usable examples"
@@ -802,27 +552,6 @@ def _finish_splits(request: BuildRequest, work: _Work, tally: _Tally) -> dict[Sp
             f"fine-tuning needs at least {MIN_EXAMPLES_PER_FILE}: label more episodes or lower --min-reward",
             field="min_reward",
         )
-    assert train is not None
-    return {split: writer for split, writer in (("train", train), ("validation", validation)) if writer}  # type: ignore[misc]
-
-
-def _content_sha(output_format: str, files: dict[Split, _SplitWriter]) -> str:
-    identity = hashlib.sha256(f"format:{output_format}\n".encode())
-    for split in ("train", "validation"):
-        writer = files.get(split)  # type: ignore[call-overload,unused-ignore]
-        if writer is not None:
-            identity.update(f"{split}:{writer.sha.hexdigest()}\n".encode())
-    return identity.hexdigest()
-
-
-def _read_ids(work: _Work) -> tuple[list[str], list[str]]:
-    def read(split: Split) -> list[str]:
-        writer = work.writers.get(split)
-        if writer is None:
-            return []
-        return writer.ids_path.read_text(encoding="utf-8").splitlines()
-
-    return read("train"), read("validation")
 
 
 def _commit(
@@ -830,11 +559,11 @@ def _commit(
     agent: AgentDefinition,
     prompt: str,
     tools: list[dict[str, Any]],
-    files: dict[Split, _SplitWriter],
+    files: dict[Split, FileInfo],
     content: str,
     train_ids: list[str],
     validation_ids: list[str],
-    tally: _Tally,
+    tally: Tally,
     filters: dict[str, Any],
     *,
     datasets: DatasetStore,
@@ -845,17 +574,17 @@ def _commit(
     uploaded: list[str] = []
     stored: list[DatasetFile] = []
     try:
-        for split, writer in files.items():
-            uri = blobs.upload_file(writer.path, f"{request.name}/{content[:16]}/{split}.jsonl")
+        for split, info in files.items():
+            uri = blobs.upload_file(info.path, f"{request.name}/{content[:16]}/{split}.jsonl")
             uploaded.append(uri)
             stored.append(
                 DatasetFile(
                     split=split,
                     uri=uri,
-                    sha256=writer.sha.hexdigest(),
-                    examples=writer.examples,
-                    bytes=writer.nbytes,
-                    tokens=writer.tokens,
+                    sha256=info.sha256,
+                    examples=info.examples,
+                    bytes=info.nbytes,
+                    tokens=info.tokens,
                 )
             )
         rewarded = max(tally.rewarded, 1)

@@ -28,7 +28,7 @@ class Ports:
     def add(self, episodes: Sequence[Episode]) -> None:
         self.episodes.add(episodes)
 
-    def build(self, **fields: Any) -> BuildOutcome:
+    def build(self, *, parallel: bool | None = None, **fields: Any) -> BuildOutcome:
         fields.setdefault("agent_id", "autonomous-agent")
         fields.setdefault("name", "autonomous-agent-v1")
         return build_dataset(
@@ -39,6 +39,7 @@ class Ports:
             agents=self.agents,
             tokens=self.tokens,
             work_dir=self.work_dir,
+            parallel=parallel,
         )
 
     def lines(self, uri: str) -> list[bytes]:

@@ -298,3 +298,30 @@ def test_info_block_is_the_workshop_block_then_splits_and_tools(ports: Ports) ->
     data = summary(manifest)
     assert "episode_ids" not in data
     assert data["episodes"] == 150
+
+
+def test_the_forked_pipeline_writes_exactly_what_one_process_writes(ports: Ports) -> None:
+    ports.add(good(400))
+    ports.add([labeled_episode(1000, query="mail me at x@y.io")])
+    alone = ports.build(name="alone", validation_split=0.2, parallel=False).manifest
+    forked = ports.build(name="forked", validation_split=0.2, parallel=True).manifest
+    assert forked.content_sha256 == alone.content_sha256
+    assert forked.episode_ids == alone.episode_ids
+    assert forked.validation_episode_ids == alone.validation_episode_ids
+    assert forked.redactions == alone.redactions == {"email": 1}
+    assert forked.model_dump(exclude={"name", "files", "created_at"}) == alone.model_dump(
+        exclude={"name", "files", "created_at"}
+    )
+
+
+def test_an_error_in_the_forked_builder_reaches_the_caller(
+    ports: Ports, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightning.services import dataset_files
+
+    monkeypatch.setattr(dataset_files, "MAX_FILE_BYTES", 20_000)
+    ports.add(good(100))
+    with pytest.raises(InvalidInput, match="would exceed the provider's 0 MB file limit"):
+        ports.build(parallel=True)
+    assert ports.datasets.list() == []
+    assert list(ports.work_dir.iterdir()) == []
