@@ -120,6 +120,10 @@ def parse_period(text: str, *, as_of: str) -> Period:
             return result(_span(_shift(*last_full, -(count - 1)), count))
     if value in ("next month", "coming month"):
         return result([month_key(now_year, now_month)], future=True)
+    if value in ("next year", "coming year", "next 12 months"):
+        return result(_span((now_year, now_month), 12), future=True)
+    if value in ("next half year", "next half", "coming half year"):
+        return result(_span((now_year, now_month), 6), future=True)
     if value in ("next quarter", "coming quarter"):
         return result(_span(_shift(*current_quarter_start, 3), 3), future=True)
     if match := re.fullmatch(r"(?:next|coming) ([a-z0-9-]+) months", value):
