@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lightning.adapters.modelserver.app import DEFAULT_MAX_FILE_BYTES, ServerState, create_app
+from lightning.adapters.modelserver.app import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_JSON_BYTES,
+    ServerState,
+    create_app,
+)
 from lightning.domain.errors import ConfigurationError
 
 
@@ -92,12 +97,14 @@ def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
     log_level: str = "warning",
     ready_timeout: float = 15.0,
 ) -> RunningServer:
     """Run the server in a daemon thread; returns once it accepts requests."""
     sock = _bind(host, port)
     state = _open_state(data_dir, max_file_bytes, sock)
+    state.max_json_bytes = max_json_bytes
     actual_port = sock.getsockname()[1]
     server = _uvicorn_server(state, log_level)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="model-server", daemon=True)

@@ -258,3 +258,20 @@ def test_make_openai_client_reaches_the_server(use_model_server: Any) -> None:
     settings = get_settings()
     assert settings.lightning_model_server == use_model_server.base_url
     assert "local-base" in [model.id for model in make_openai_client(settings).models.list()]
+
+
+def test_an_oversized_request_body_is_a_413(tmp_path: Any) -> None:
+    from lightning.adapters.modelserver.server import start_server
+
+    with start_server(data_dir=tmp_path, max_json_bytes=4096) as small:
+        client = OpenAI(base_url=small.base_url, api_key="local", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(
+                model="local-base", messages=[{"role": "user", "content": "x" * 5000}]
+            )
+        assert caught.value.status_code == 413
+        assert caught.value.body["code"] == "request_too_large"  # type: ignore[index]
+        reply = client.chat.completions.create(
+            model="local-base", messages=[{"role": "user", "content": "hello"}]
+        )
+        assert reply.choices[0].finish_reason == "stop"
