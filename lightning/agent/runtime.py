@@ -119,11 +119,13 @@ def serve(
 
     from lightning.agent.server import create_app
 
-    model_server = ensure_model_server(settings) if start_model_server else None
-    configure_telemetry(settings, service_name=agent_id)
-    agent = build_agent(settings, agent_id=agent_id, follow_registry=follow_registry)
+    sock = bind_socket(host, port)  # first: a taken port fails before anything else starts
+    model_server = None
+    agent: AnalyticsAgent | None = None
     try:
-        sock = bind_socket(host, port)
+        model_server = ensure_model_server(settings) if start_model_server else None
+        configure_telemetry(settings, service_name=agent_id)
+        agent = build_agent(settings, agent_id=agent_id, follow_registry=follow_registry)
         app = create_app(agent, host=host)
         config = uvicorn.Config(
             app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5
@@ -131,11 +133,10 @@ def serve(
         server = uvicorn.Server(config)
         if on_listening is not None:
             on_listening(f"http://{host}:{sock.getsockname()[1]}", agent)
-        try:
-            server.run(sockets=[sock])
-        finally:
-            sock.close()
+        server.run(sockets=[sock])
     finally:
-        agent.close()
+        sock.close()
+        if agent is not None:
+            agent.close()
         if model_server is not None:
             model_server.stop()
