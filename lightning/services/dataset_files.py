@@ -51,9 +51,10 @@ _DUMPS_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), def
 _DUMPS_ARGS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str).encode
 _quote = json.encoder.encode_basestring  # C speed; non-ASCII kept as is
 
-Item = tuple[str, float, str, str, str, str, bool, "str | None"]
+Item = tuple[str, float, str, str, str, str, bool, "str | None", bool]
 """One usable, de-duplicated episode as plain values (cheap to send to the helper process):
-(id, reward, query, tool, arguments JSON text, result text, result was a string, response)."""
+(id, reward, query, tool, arguments JSON text, result text, result was a string, response,
+may hold something to redact)."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,11 @@ def _sweep_stale(root: Path) -> None:
             continue
 
 
+def sensitive(query: str, args_text: str, result: str, response: str | None) -> bool:
+    """One cheap pre-check over all of an episode's text: can any redaction pattern match?"""
+    return may_contain_sensitive(f"{query}\x00{args_text}\x00{result}\x00{response or ''}")
+
+
 def dumps_args(arguments: Any) -> str:
     """Tool-call arguments as compact JSON with sorted keys (one text per call, whatever the key order)."""
     return _DUMPS_ARGS(arguments)
@@ -261,24 +267,32 @@ class Shaper:
         self, query: str, arguments: dict[str, Any], result: Any, response: str | None
     ) -> tuple[str, str, str, str | None]:
         """``parts_text`` from the episode's values."""
+        args_text, result_value = dumps_args(arguments), result_text(result)
         return self.parts_text(
             query,
-            dumps_args(arguments),
-            result_text(result),
+            args_text,
+            result_value,
             result is None or isinstance(result, str),
             response,
+            sensitive(query, args_text, result_value, response),
         )
 
     def parts_text(
-        self, query: str, args_text: str, result: str, result_is_text: bool, response: str | None
+        self,
+        query: str,
+        args_text: str,
+        result: str,
+        result_is_text: bool,
+        response: str | None,
+        suspect: bool,
     ) -> tuple[str, str, str, str | None]:
         """(user query, arguments JSON text, tool result text, final response), redacted and capped.
 
-        One cheap pre-check over all the episode's text decides whether redaction runs at all: most
-        episodes hold nothing sensitive and skip the patterns entirely. JSON values are redacted value
-        by value (so secret-named keys are caught and the JSON stays valid), then re-serialized.
+        ``suspect`` is ``sensitive(...)`` of the same values: when False (most episodes) the patterns
+        never run. JSON values are redacted value by value (so secret-named keys are caught and the
+        JSON stays valid), then re-serialized.
         """
-        if may_contain_sensitive(f"{query}\x00{args_text}\x00{result}\x00{response or ''}"):
+        if suspect:
             note = self._note
             query = redact_text(query, note)
             args_text = dumps_args(redact_value(json.loads(args_text), note))
@@ -435,9 +449,9 @@ class ChatBuilder:
         """Take one usable episode; False once ``max_examples`` are kept (later items are ignored)."""
         if self.full:
             return False
-        episode_id, reward, query, tool, raw_args, raw_result, result_is_text, response = item
+        episode_id, reward, query, tool, raw_args, raw_result, result_is_text, response, suspect = item
         user_query, args_text, result, final = self.shaper.parts_text(
-            query, raw_args, raw_result, result_is_text, response
+            query, raw_args, raw_result, result_is_text, response, suspect
         )
         split, call_id = episode_keys(episode_id, self.config.validation_split)
         text, tokens = self.lines.line(call_id, user_query, tool, args_text, result, final)

@@ -77,6 +77,7 @@ from lightning.services.dataset_files import (
     pipeline_available,
     result_text,
     run_chat_pipeline,
+    sensitive,
     too_large,
 )
 
@@ -374,15 +375,19 @@ def _chat_items(
             continue
         seen.add(key)
         result = episode.result
+        result_value = result_text(result)
+        response = episode.response
         yield (
             episode.id,
             reward,
             text,
             tool,
             args_text,
-            result_text(result),
+            result_value,
             result is None or isinstance(result, str),
-            episode.response,
+            response,
+            # the redaction pre-check runs on this side: it balances the two processes' work
+            sensitive(text, args_text, result_value, response),
         )
 
 
@@ -696,6 +701,9 @@ class DatasetPolicy(BaseModel):
     base_model: str | None = None
     validation_split: float = Field(default=0.1, ge=0, le=MAX_VALIDATION_SPLIT)
     max_examples: int | None = Field(default=50_000, ge=MIN_EXAMPLES_PER_FILE)
+    parallel: bool | None = Field(
+        default=None, description="Shape big builds in a forked helper process (None: automatic)."
+    )
     resend_within_hours: float = Field(
         default=1.0,
         ge=0,
@@ -736,8 +744,19 @@ def build_datasets_when_ready(
 ) -> DatasetStepReport:
     """Loop step (timer): build a dataset for every agent that has enough new good episodes, and queue it.
 
-    Signature for the hosts: ``build_datasets_when_ready(agents=, episodes=, datasets=, blobs=, queue=,
-    tokens=, policy=DatasetPolicy(...), work_dir=settings.datasets_dir / ".work", now=None)``.
+    Signature for the hosts::
+
+        build_datasets_when_ready(
+            agents=container.agents, episodes=container.episodes, datasets=container.datasets,
+            blobs=container.blobs, queue=container.queue,
+            tokens=O200kTokenCounter.from_settings(settings),     # lightning.adapters.tokens
+            policy=DatasetPolicy(
+                min_episodes=settings.dataset_min_episodes, min_reward=settings.dataset_min_reward,
+                min_hours_between=settings.dataset_min_hours_between, base_model=settings.base_model,
+            ),
+            work_dir=settings.datasets_dir / ".work",
+            now=None,                                              # or the Clock's now()
+        ) -> DatasetStepReport(built=[DatasetManifest...], queued=[names], skipped={agent_id: why})
 
     For each registered agent: ready when its labeled episodes with reward >= ``policy.min_reward`` and a
     timestamp at or after its last dataset's ``created_at`` number at least ``policy.min_episodes``, and
@@ -792,6 +811,7 @@ def build_datasets_when_ready(
                 tokens=tokens,
                 work_dir=work_dir,
                 now=moment,
+                parallel=policy.parallel,
             )
         except (InvalidInput, Conflict) as exc:
             logger.warning("no dataset for %s: %s", agent.id, exc, extra={"agent_id": agent.id})
