@@ -28,12 +28,6 @@ def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "220")
 
 
-@pytest.fixture
-def chat_adapter() -> None:
-    """promote-model and evaluate call models through the ChatModel adapter (another area's module)."""
-    pytest.importorskip("lightning.adapters.openai.chat")
-
-
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out, err = capsys.readouterr()
@@ -97,7 +91,6 @@ def seed(model: str, *, n: int = 60) -> None:
 def test_promote_gates_activates_and_rolls_out_then_rollback(
     capsys: pytest.CaptureFixture[str],
     use_model_server: Any,
-    chat_adapter: None,
     model_server_tuned_model: str,
     kubernetes_api: Any,
 ) -> None:
@@ -111,7 +104,7 @@ def test_promote_gates_activates_and_rolls_out_then_rollback(
     assert "Gate: passed" in out
     assert "Baseline (local-base): tool accuracy" in out
     assert "Candidate: tool accuracy" in out
-    assert "(n=40)" in out  # 10 validation + 30 recent labeled episodes not in the dataset
+    assert "(n=30)" in out, out  # 10 validation + the 20 labeled episodes the dataset does not hold
     assert "Lineage: run run-e2e → dataset autonomous-agent-v1" in out
     assert "Status: active" in out
     assert container_env(kubernetes_api.deployment(NS, AGENT)) == {
@@ -155,7 +148,6 @@ def test_promote_gates_activates_and_rolls_out_then_rollback(
 def test_a_rollout_that_never_becomes_available_is_reverted(
     capsys: pytest.CaptureFixture[str],
     use_model_server: Any,
-    chat_adapter: None,
     model_server_tuned_model: str,
     kubernetes_api: Any,
 ) -> None:
@@ -180,7 +172,6 @@ def test_a_rollout_that_never_becomes_available_is_reverted(
 def test_rbac_refusal_is_one_clear_line(
     capsys: pytest.CaptureFixture[str],
     use_model_server: Any,
-    chat_adapter: None,
     model_server_tuned_model: str,
     kubernetes_api: Any,
 ) -> None:
@@ -206,7 +197,6 @@ def test_rbac_refusal_is_one_clear_line(
 def test_without_a_cluster_the_local_agent_follows_the_registry(
     capsys: pytest.CaptureFixture[str],
     use_model_server: Any,
-    chat_adapter: None,
     model_server_tuned_model: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -232,7 +222,6 @@ def test_without_a_cluster_the_local_agent_follows_the_registry(
 def test_dry_run_changes_nothing(
     capsys: pytest.CaptureFixture[str],
     use_model_server: Any,
-    chat_adapter: None,
     model_server_tuned_model: str,
     kubernetes_api: Any,
 ) -> None:
@@ -257,7 +246,7 @@ def test_dry_run_changes_nothing(
 
 
 def test_unknown_model_is_refused_without_force(
-    capsys: pytest.CaptureFixture[str], use_model_server: Any, chat_adapter: None
+    capsys: pytest.CaptureFixture[str], use_model_server: Any
 ) -> None:
     code, _, err = run(
         capsys, "promote-model", "--agent-id", AGENT, "--model-name", "ft:nope", "--mark-active"
@@ -317,7 +306,6 @@ def test_rollback_to_a_named_version(capsys: pytest.CaptureFixture[str], kuberne
 def test_evaluate_compares_models_on_generated_requests(
     capsys: pytest.CaptureFixture[str],
     use_model_server: Any,
-    chat_adapter: None,
     model_server_tuned_model: str,
 ) -> None:
     tuned = model_server_tuned_model
@@ -347,7 +335,7 @@ def test_evaluate_compares_models_on_generated_requests(
 
 
 def test_evaluate_queries_file(
-    capsys: pytest.CaptureFixture[str], use_model_server: Any, chat_adapter: None, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], use_model_server: Any, tmp_path: Path
 ) -> None:
     queries = tmp_path / "queries.jsonl"
     queries.write_text(
