@@ -115,7 +115,8 @@ def test_list_is_newest_first_and_filters_by_agent(store: DatasetStore) -> None:
     assert [m.name for m in store.list(agent_id="autonomous-agent")] == ["a-2", "a-1"]
     assert [m.name for m in store.list(agent_id="approval-agent")] == ["b-1"]
     latest = store.latest("autonomous-agent")
-    assert latest is not None and latest.name == "a-2"
+    assert latest is not None
+    assert latest.name == "a-2"
 
 
 def test_large_id_lists_survive(store: DatasetStore) -> None:
