@@ -33,7 +33,7 @@ from openai import OpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.model_server.data import agent_definition, jsonl, split_samples  # noqa: E402
+from tests.integration.model_server.data import agent_definition, jsonl, split_samples
 
 AGENT = agent_definition()
 TOOLS: list[Any] = AGENT.openai_tools()
@@ -73,10 +73,16 @@ def _train(client: OpenAI, n: int) -> dict[str, Any]:
     train_bytes, valid_bytes = jsonl(train_samples, AGENT), jsonl(valid_samples, AGENT)
     started = time.perf_counter()
     training_file = client.files.create(file=("train.jsonl", io.BytesIO(train_bytes)), purpose="fine-tune").id
-    validation_file = client.files.create(file=("valid.jsonl", io.BytesIO(valid_bytes)), purpose="fine-tune").id
+    validation_file = client.files.create(
+        file=("valid.jsonl", io.BytesIO(valid_bytes)), purpose="fine-tune"
+    ).id
     uploaded = time.perf_counter()
     job = client.fine_tuning.jobs.create(
-        model="local-base", training_file=training_file, validation_file=validation_file, suffix="bench", seed=1
+        model="local-base",
+        training_file=training_file,
+        validation_file=validation_file,
+        suffix="bench",
+        seed=1,
     )
     created = time.perf_counter()
     while job.status not in {"succeeded", "failed", "cancelled"}:
@@ -127,7 +133,10 @@ def _chat_load(base_url: str, model: str, queries: list[str], clients: int) -> d
             started = time.perf_counter()
             reply = client.chat.completions.create(
                 model=model,
-                messages=[{"role": "system", "content": AGENT.system_prompt}, {"role": "user", "content": query}],
+                messages=[
+                    {"role": "system", "content": AGENT.system_prompt},
+                    {"role": "user", "content": query},
+                ],
                 tools=TOOLS,
             )
             mine.append(time.perf_counter() - started)

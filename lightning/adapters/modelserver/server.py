@@ -145,7 +145,8 @@ def is_serving(base_url: str, *, timeout: float = 1.0) -> bool:
     import httpx
 
     try:
-        response = httpx.get(base_url.rstrip("/") + "/models", timeout=timeout)
+        # trust_env=False: a proxy from the environment must not intercept a loopback health check
+        response = httpx.get(base_url.rstrip("/") + "/models", timeout=timeout, trust_env=False)
     except httpx.HTTPError:
         return False
     return response.status_code == 200

@@ -296,20 +296,18 @@ def arguments_equal(tool: ToolDef | None, predicted: dict[str, Any], expected: d
 
 
 @lru_cache(maxsize=1)
-def _encoding() -> Any:
-    import bpe_openai
+def _counter() -> Any:
+    # The dataset builder's counter (bpe-openai's o200k_base, no download): trained_tokens and a
+    # dataset's Token Count then agree.
+    from lightning.adapters.tokens import O200kTokenCounter
 
-    return bpe_openai.get_encoding("o200k_base")
+    return O200kTokenCounter()
 
 
 @lru_cache(maxsize=65536)
 def count_tokens(text: str) -> int:
     """o200k_base tokens of ``text`` (cached: system prompts and tool schemas repeat in every example)."""
-    if not text:
-        return 0
-    encoding = _encoding()
-    limit = 500_000  # bpe-openai refuses inputs of 1,000,000 characters or more
-    return sum(len(encoding.encode(text[start : start + limit])) for start in range(0, len(text), limit))
+    return int(_counter().count(text)) if text else 0
 
 
 def count_message_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:

@@ -282,8 +282,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _cross_entropy(probs: np.ndarray, y: np.ndarray) -> float:
+    if len(y) == 0:
+        return 0.0
     picked = probs[np.arange(len(y)), y]
-    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
+    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean()) + 0.0  # + 0.0: no "-0.0" in the metrics
 
 
 @dataclass
@@ -560,8 +562,27 @@ def _collect_tools(examples: list[Example]) -> dict[str, ToolDef]:
     for example in examples:
         for tool in example.tools:
             tools.setdefault(tool.name, tool)
-    for example in examples:  # a tool the examples call but never declare: no schema, no arguments learned
-        tools.setdefault(example.tool, ToolDef(name=example.tool))
+    # Examples without "tools": infer a schema from the arguments the examples pass, so the
+    # arguments are still learned (integers stay integers; everything else is a string).
+    seen: dict[str, dict[str, list[Any]]] = {}
+    for example in examples:
+        if example.tool not in tools:
+            for name, value in example.arguments.items():
+                seen.setdefault(example.tool, {}).setdefault(name, []).append(value)
+    for example in examples:
+        if example.tool in tools:
+            continue
+        properties = {
+            name: {
+                "type": "integer"
+                if all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+                else "string"
+            }
+            for name, values in seen.get(example.tool, {}).items()
+        }
+        tools[example.tool] = ToolDef(
+            name=example.tool, parameters={"type": "object", "properties": properties}
+        )
     return tools
 
 
@@ -608,9 +629,10 @@ def train(
             valid_probs = selector.proba(x_valid)
             valid_accuracy = float((valid_probs.argmax(axis=1) == y_valid).mean())
             # Validation examples calling a tool never seen in training count as certain misses.
-            valid_loss = (
-                _cross_entropy(valid_probs[known], y_valid[known]) * known.sum() + 27.6 * (~known).sum()
-            ) / len(y_valid)
+            valid_loss = float(
+                (_cross_entropy(valid_probs[known], y_valid[known]) * known.sum() + 27.6 * (~known).sum())
+                / len(y_valid)
+            )
         steps[-1].valid_loss = valid_loss
         steps[-1].valid_accuracy = valid_accuracy
         checkpoints[steps[-1].step] = (selector.weights.copy(), selector.bias.copy())

@@ -184,3 +184,21 @@ def test_the_fast_featurizer_path_matches_scikit_learn(examples: tuple[list[Exam
         fast = featurizer.transform([query])
         assert abs(fast - slow[row]).max() < 1e-6
         assert sorted(fast.indices.tolist()) == sorted(slow[row].indices.tolist())
+
+
+def test_examples_without_tools_still_learn_arguments() -> None:
+    train_samples, _ = split_samples(200, 0, seed=4)
+    lines = []
+    for sample in train_samples:
+        call = {
+            "type": "function",
+            "function": {"name": sample.tool, "arguments": json.dumps(sample.arguments)},
+        }
+        messages = [{"role": "user", "content": sample.query}, {"role": "assistant", "tool_calls": [call]}]
+        lines.append(json.dumps({"messages": messages}))
+    examples = parse_training_file("\n".join(lines).encode(), min_examples=10)
+    model = train(examples, [], TrainConfig(3, 2, 0.1, 0), base_model="local-base").model
+    assert model.tools["sales_forecast"].properties == {"horizon_months": {"type": "integer"}}
+    [prediction] = model.predict_batch(["Forecast sales for the next 9 months"])
+    assert prediction is not None
+    assert (prediction.tool, prediction.arguments) == ("sales_forecast", {"horizon_months": 9})
