@@ -60,7 +60,7 @@ def loop_ports(c: Container, evaluator: str | None = None) -> LoopPorts:
 
 
 def _describe(iteration: int, report: IterationReport) -> str:
-    parts = [f"pass {iteration}:"]
+    parts: list[str] = []
     if report.labeled or report.label_failures:
         parts.append(
             f"labeled {report.labeled}"
@@ -75,7 +75,7 @@ def _describe(iteration: int, report: IterationReport) -> str:
     if jobs:
         parts.append(f"fine-tune messages {jobs}")
     parts.extend(report.promotions)
-    return " | ".join(parts) if len(parts) > 1 else f"pass {iteration}: idle"
+    return f"pass {iteration}: " + (" | ".join(parts) if parts else "idle")
 
 
 def run_loop_command(
