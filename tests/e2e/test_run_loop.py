@@ -1,0 +1,93 @@
+"""The hands-off loop on the local host: episodes in → labeled → dataset → fine-tune → gated promotion.
+
+Real parts only: the SQLite store and queue, the rubric evaluator, the local model server (through
+the openai SDK), driven by the ``run-loop`` command as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from lightning.adapters.modelserver.server import RunningServer
+from lightning.agent.queries import generate_queries
+from lightning.bootstrap import Container
+from lightning.cli import main
+from lightning.config import get_settings
+from lightning.domain.episode import Action, Episode, State
+from lightning.ports.episodes import EpisodeQuery
+
+AGENT = "autonomous-agent"
+
+
+def _captured_episodes(n: int, *, seed: int, wrong_share: float) -> list[Episode]:
+    """Episodes as the agent captures them: mostly the right tool call, some wrong ones."""
+    rng = random.Random(seed)
+    tools = ["analyze_churn", "sales_report", "top_products", "customer_segments", "sales_forecast"]
+    episodes = []
+    for index, sample in enumerate(generate_queries(n, seed=seed)):
+        tool, arguments = sample.tool, dict(sample.arguments)
+        if rng.random() < wrong_share:
+            tool = rng.choice([name for name in tools if name != sample.tool])
+            arguments = {}
+        episodes.append(
+            Episode(
+                id=f"loop-{seed}-{index}",
+                agent_id=AGENT,
+                state=State(query=sample.query),
+                action=Action(tool=tool, arguments=arguments),
+                result={"note": "tool output"},
+                model_version="local-base",
+                latency_ms=12.0,
+            )
+        )
+    return episodes
+
+
+@pytest.fixture
+def loop_env(use_model_server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Container:
+    monkeypatch.setenv("DATASET_MIN_EPISODES", "40")
+    monkeypatch.setenv("DATASET_MIN_HOURS_BETWEEN", "0")
+    monkeypatch.setenv("FINE_TUNE_POLL_SECONDS", "0.2")
+    monkeypatch.setenv("LIGHTNING_EVALUATOR", "rubric")
+    return Container(get_settings())
+
+
+def test_run_loop_takes_captured_episodes_to_an_active_model(
+    loop_env: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loop_env.episodes.add(_captured_episodes(240, seed=5, wrong_share=0.3))
+
+    code = main(["run-loop", "--until-idle", "--interval", "0.2", "--max-iterations", "200", "--json"])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    passes = [json.loads(chunk) for chunk in out.replace("}\n{", "}\x00{").split("\x00") if chunk.strip()]
+    assert passes[0]["labeled"] == 240
+    assert len(passes[0]["datasets_built"]) == 1
+    assert any(p["promotions"] for p in passes), passes
+
+    assert loop_env.episodes.count(EpisodeQuery(agent_id=AGENT, labeled=False)) == 0
+    [run] = loop_env.runs.list(agent_id=AGENT)
+    assert run.state == "succeeded"
+    active = loop_env.models.active(AGENT)
+    assert active is not None
+    assert active.model_name == run.fine_tuned_model
+    assert active.dataset_name == passes[0]["datasets_built"][0]
+    assert active.decision is not None
+    assert active.decision.promote
+
+
+def test_run_loop_once_with_nothing_to_do_is_idle(
+    loop_env: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run-loop", "--once"]) == 0
+    assert "pass 1: idle" in capsys.readouterr().out
+
+
+def test_run_loop_refuses_a_negative_interval(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run-loop", "--interval", "-1"]) == 2
+    assert capsys.readouterr().err.startswith("error: --interval")
