@@ -613,7 +613,7 @@ async def chat_completions(request: Request) -> Response:
             400, "Streaming is not supported by the local model server; omit 'stream'.", param="stream"
         )
     if not state.catalog.exists(params.model):
-        raise _model_not_found(params.model, "model")
+        raise _model_not_found(params.model)
     _check_messages(params.messages)
     tools = _parse_tools(params.tools)
     mode, forced = _tool_choice(params.tool_choice, tools)

@@ -393,9 +393,11 @@ def _train_argument_model(
         if len(classes) > 1:
             index_of = {label: position for position, label in enumerate(classes)}
             y = np.array([index_of[label] for label in labels])
-            # Argument classifiers see few rows: give them at least 5 passes so rare phrasings stick.
+            # Argument classifiers see few rows (the requests that do not state the value): give them
+            # ~2,000 example presentations (up to 20 passes), so a phrasing seen a handful of times
+            # ("the next year" → 12) sticks; large files need no more than the job's epochs.
             arg_config = TrainConfig(
-                n_epochs=max(5, config.n_epochs),
+                n_epochs=max(config.n_epochs, min(20, math.ceil(2000 / len(rows)))),
                 batch_size=max(1, min(config.batch_size, 32)),
                 learning_rate_multiplier=config.learning_rate_multiplier,
                 seed=config.seed,

@@ -182,7 +182,7 @@ def test_unknown_model_is_404(client: OpenAI) -> None:
     assert caught.value.body == {  # type: ignore[comparison-overlap]
         "message": "The model `gpt-5-imaginary` does not exist or you do not have access to it.",
         "type": "invalid_request_error",
-        "param": "model",
+        "param": None,
         "code": "model_not_found",
     }
 
