@@ -7,7 +7,7 @@ the reference agent. No SDK here: the store is any object with
 How an episode travels::
 
     record(episode)            caller's thread: redact + truncate (cheap fast path), enqueue, return
-        │  queue (bounded; when full the episode goes straight to the spool file, never dropped)
+        │  in-memory queue (bounded; when full the episode goes straight to the spool file, never dropped)
         ▼
     writer thread              batches up to ``batch_size`` or ``flush_seconds``, then store.add(batch)
         │  store raised?  → append the batch to  <spool_dir>/episodes-<pid>-<token>.jsonl
@@ -29,11 +29,11 @@ import itertools
 import json
 import logging
 import os
-import queue
 import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -104,21 +104,50 @@ class CaptureStats(BaseModel):
 # Redaction and truncation (the caller's thread; cheap when there is nothing to do)
 
 
-def _collect(value: Any, strings: list[str]) -> bool:
-    """Gather the strings inside ``value``; True if a key names a secret (its value is redacted whole)."""
-    if isinstance(value, str):
-        strings.append(value)
-        return False
-    secret_key = False
-    if isinstance(value, Mapping):
+class _Scan:
+    """What one pass over an episode's values found: its strings, secret-named keys, a JSON size bound."""
+
+    __slots__ = ("secret_key", "size", "strings")
+
+    def __init__(self, strings: list[str]) -> None:
+        self.strings = strings
+        self.secret_key = False
+        self.size = 0  # an upper bound of len(json.dumps(value)), so small values skip the dump
+
+
+def _scan(value: Any, scan: _Scan) -> None:
+    kind = type(value)
+    if kind is str:
+        scan.strings.append(value)
+        scan.size += 2 * len(value) + 2  # every char escaped at most to two, plus quotes
+    elif kind is dict:
+        scan.size += 2
         for key, item in value.items():
-            if isinstance(key, str) and _secret_key(key):
-                secret_key = True
-            secret_key = _collect(item, strings) or secret_key
-    elif isinstance(value, list | tuple):
+            if type(key) is str:
+                scan.size += 2 * len(key) + 4
+                if _secret_key(key):
+                    scan.secret_key = True
+            else:
+                scan.size += len(str(key)) + 4
+            _scan(item, scan)
+    elif kind is list or kind is tuple:
+        scan.size += 2
         for item in value:
-            secret_key = _collect(item, strings) or secret_key
-    return secret_key
+            scan.size += 2
+            _scan(item, scan)
+    elif value is None or kind is bool or kind is float or (kind is int and -(10**20) < value < 10**20):
+        scan.size += 25
+    elif isinstance(value, str | Mapping | list | tuple):  # subclasses: rare, take the general path
+        _scan(
+            str(value)
+            if isinstance(value, str)
+            else dict(value)
+            if isinstance(value, Mapping)
+            else list(value),
+            scan,
+        )
+    else:  # big ints, datetimes, ...: json.dumps(default=str) writes str(value)
+        scan.size += 2 * len(str(value)) + 2
 
 
 _KEY_CACHE: dict[str, bool] = {}
@@ -164,14 +193,15 @@ def prepare_episode(episode: Episode, *, max_result_chars: int = 8000, max_text_
     The common case (nothing sensitive, nothing too long) returns ``episode`` itself after one
     cheap scan of all its strings; only episodes that might hold something pay for the patterns.
     """
-    strings: list[str] = [episode.state.query, episode.response or "", episode.error or ""]
-    secret_key = _collect(episode.state.context, strings)
-    secret_key = _collect(episode.action.arguments, strings) or secret_key
-    secret_key = _collect(episode.result, strings) or secret_key
+    scan = _Scan([episode.state.query, episode.response or "", episode.error or ""])
+    _scan(episode.result, scan)
+    result_size = scan.size
+    _scan(episode.state.context, scan)
+    _scan(episode.action.arguments, scan)
     extra = episode.state.model_extra or {}
-    secret_key = _collect(extra, strings) or secret_key
+    _scan(extra, scan)
     # "|" cannot extend a digit run or form a trigger, so the joined check is exact per string.
-    sensitive = secret_key or may_contain_sensitive("|".join(strings))
+    sensitive = scan.secret_key or may_contain_sensitive("|".join(scan.strings))
     update: dict[str, Any] = {}
     if sensitive:
         state = episode.state.model_copy(
@@ -191,7 +221,7 @@ def prepare_episode(episode: Episode, *, max_result_chars: int = 8000, max_text_
         if episode.error:
             update["error"] = redact_text(episode.error)
     result = update.get("result", episode.result)
-    if result is not None:
+    if result is not None and result_size > max_result_chars:
         shrunk = shrink_result(result, max_result_chars)
         if shrunk is not result:
             update["result"] = shrunk
@@ -249,7 +279,9 @@ class EpisodeWriter:
         self._token = uuid.uuid4().hex[:12]
         self._pid = os.getpid()
         self._spool_path = self._spool_dir / f"episodes-{self._pid}-{self._token}.jsonl"
-        self._queue: queue.Queue[tuple[int, object]] = queue.Queue(maxsize=self._policy.max_queue)
+        # A deque (append/popleft are atomic) and an Event: cheaper on the caller's thread than queue.Queue.
+        self._items: deque[tuple[int, object]] = deque()
+        self._wake = threading.Event()
         self._counter = itertools.count(1)
         self._done = 0
         self._done_lock = threading.Condition()
@@ -294,18 +326,22 @@ class EpisodeWriter:
             max_text_chars=self._policy.max_text_chars,
         )
         self._count(recorded=1)
-        try:
-            self._queue.put_nowait((next(self._counter), prepared))
-        except queue.Full:
+        pending = len(self._items)
+        if pending >= self._policy.max_queue:
             # Memory is full: the disk takes it (and the writer replays it), so nothing is dropped.
             self._spool([prepared])
+            return
+        self._items.append((next(self._counter), prepared))
+        if pending + 1 >= self._policy.batch_size:
+            self._wake.set()  # a full batch is waiting: no need to sit out flush_seconds
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every episode recorded before this call is stored or spooled."""
         if not self._started or self._closed:
-            return not self._thread.is_alive() or self._queue.empty()
+            return not self._thread.is_alive() or not self._items
         target = next(self._counter)
-        self._queue.put((target, _FLUSH))
+        self._items.append((target, _FLUSH))
+        self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._done_lock:
             while self._done < target:
@@ -322,14 +358,15 @@ class EpisodeWriter:
         if not self._started:
             self._closed = True
             return
-        self._queue.put((next(self._counter), _STOP))
+        self._items.append((next(self._counter), _STOP))
+        self._wake.set()
         self._thread.join(timeout)
         self._closed = True
         if self._thread.is_alive():
             leftovers: list[Episode] = []
-            with contextlib.suppress(queue.Empty):
+            with contextlib.suppress(IndexError):
                 while True:
-                    _, item = self._queue.get_nowait()
+                    _, item = self._items.popleft()
                     if isinstance(item, Episode):
                         leftovers.append(item)
             if leftovers:
@@ -350,37 +387,44 @@ class EpisodeWriter:
             logger.exception("episode capture: replay at start failed")
         stop = False
         while not stop:
-            batch, marks, stop = self._take_batch()
+            batch, last, stop = self._take_batch()
             if batch:
                 self._write(batch)
             elif self._spool_pending and time.monotonic() >= self._next_retry:
                 self._replay()
             if stop and self._spool_pending:
                 self._replay()  # last chance before exit; what still fails stays on disk for the next run
-            if marks:
+            if last:
                 with self._done_lock:
-                    self._done = max(self._done, *marks)
+                    self._done = max(self._done, last)
                     self._done_lock.notify_all()
 
-    def _take_batch(self) -> tuple[list[Episode], list[int], bool]:
-        """Up to ``batch_size`` episodes: waits ``flush_seconds`` at most, returns early on flush/stop."""
+    def _take_batch(self) -> tuple[list[Episode], int, bool]:
+        """Up to ``batch_size`` episodes, the highest sequence number taken, and whether to stop.
+
+        Waits ``flush_seconds`` at most for a batch to fill; returns early on a flush or stop marker.
+        """
         batch: list[Episode] = []
-        marks: list[int] = []
+        last = 0
+        items = self._items
+        size = self._policy.batch_size
         deadline = time.monotonic() + self._policy.flush_seconds
-        while len(batch) < self._policy.batch_size:
-            timeout = deadline - time.monotonic()
-            try:
-                seq, item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                break
-            marks.append(seq)
-            if item is _STOP:
-                return batch, marks, True
-            if item is _FLUSH:
-                break
-            assert isinstance(item, Episode)
-            batch.append(item)
-        return batch, marks, False
+        while True:
+            while items and len(batch) < size:
+                seq, item = items.popleft()
+                last = seq
+                if item is _STOP:
+                    return batch, last, True
+                if item is _FLUSH:
+                    return batch, last, False
+                batch.append(item)  # type: ignore[arg-type]
+            if len(batch) >= size:
+                return batch, last, False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return batch, last, False
+            self._wake.wait(remaining)
+            self._wake.clear()  # items are drained right after, so a set racing this clear is not lost
 
     def _write(self, batch: list[Episode]) -> None:
         # Older spooled episodes go first once the store is back; while it is down, retry it
