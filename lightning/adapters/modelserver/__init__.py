@@ -6,6 +6,7 @@ project uses (files, fine-tuning jobs, models, chat completions with tools):
 
 - ``app``: the Starlette app (routes, request validation, the API's error shape);
 - ``store``: files, jobs and models persisted under the data directory;
+- ``catalog``: which models answer (``local-base``, fine-tuned models and their checkpoints);
 - ``jobs``: the background job runner (validating_files → queued → running → …);
 - ``trainer``: training-file validation and the learner (tool selector + argument extraction);
 - ``zeroshot``: ``local-base``, the untrained base model;
