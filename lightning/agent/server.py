@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from lightning.agent.core import AnalyticsAgent
 from lightning.domain.errors import LightningError
@@ -139,6 +139,52 @@ def _jsonrpc_error(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}, status)
 
 
+def _as_json_request(scope: Scope) -> Scope:
+    """``curl -d`` sends form content-type and the SDK would refuse it: the body is JSON-RPC whatever the label."""
+    headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
+    if scope.get("method") == "POST":
+        headers.append((b"content-type", b"application/json"))
+    return {**scope, "headers": headers}
+
+
+def _json_errors(send: Send) -> Send:
+    """Turn the SDK's plain-text HTTP errors (413 body too large, …) into JSON-RPC error objects."""
+    state: dict[str, Any] = {}
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = dict(message.get("headers", []))
+            is_json = headers.get(b"content-type", b"").startswith(b"application/json")
+            if message["status"] >= 400 and not is_json:
+                state["status"] = message["status"]
+                state["body"] = b""
+                return
+        elif message["type"] == "http.response.body" and "status" in state:
+            state["body"] += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            text = state["body"].decode("utf-8", "replace").strip() or "request refused"
+            code = -32700 if state["status"] == 400 else -32600
+            payload = json.dumps(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": text}}
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": state["status"],
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await send(message)
+
+    return wrapped
+
+
 def create_app(
     agent: AnalyticsAgent,
     *,
@@ -195,6 +241,9 @@ def create_app(
             )
             await response(scope, receive, send)
             return
+        if scope["type"] == "http":
+            scope = _as_json_request(scope)
+            send = _json_errors(send)
         await mcp_app(scope, receive, send)
 
     @contextlib.asynccontextmanager

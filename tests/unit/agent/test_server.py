@@ -338,3 +338,21 @@ def test_spans_carry_model_version_agent_tool_and_episode(
     assert envelope.data.base_data.properties["agent_id"] == "autonomous-agent"
     assert envelope.data.base_data.success is True
     assert _convert_span_to_envelope(failed).data.base_data.success is False
+
+
+def test_http_level_refusals_are_json_rpc_errors_too(harness: tuple[Harness, TestClient]) -> None:
+    _, client = harness
+    huge = client.post("/message", json=body("x" * 5_000_000))
+    assert huge.status_code == 413
+    assert huge.json()["error"]["code"] == -32600
+    # curl -d sends a form content-type; the body is still JSON-RPC and gets answered.
+    form = client.post(
+        "/message",
+        content=json.dumps(body(WORKSHOP_QUERIES[0])),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 200
+    assert form.json()["result"]["isError"] is False
+    not_json = client.post("/message", content=b"query=churn", headers={"content-type": "text/plain"})
+    assert not_json.status_code == 400
+    assert not_json.json()["error"]["code"] == -32700
