@@ -260,10 +260,13 @@ async def create_file(request: Request) -> Response:
         if size == 0:
             raise ApiError(400, "The uploaded file is empty.", param="file")
         tmp = state.store.files_dir / f".upload-{secrets.token_hex(6)}.tmp"
-        await run_in_threadpool(_spool, upload, tmp)
-        record = await run_in_threadpool(
-            state.store.add_file, filename=filename, purpose=purpose, source=tmp, size=size
-        )
+        try:
+            await run_in_threadpool(_spool, upload, tmp)
+            record = await run_in_threadpool(
+                state.store.add_file, filename=filename, purpose=purpose, source=tmp, size=size
+            )
+        finally:
+            tmp.unlink(missing_ok=True)  # moved into the store on success; never left behind
     return JSONResponse(_public(record))
 
 
