@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -70,6 +71,7 @@ def run(count: int, batch_size: int, shape: str) -> dict[str, object]:
             store, spool_dir=Path(tmp) / "spool", policy=policy, close_at_exit=False
         )
         costs: list[float] = []
+        cpu_started = time.process_time()
         started = time.perf_counter()
         for episode in episodes:
             t0 = time.perf_counter()
@@ -78,6 +80,7 @@ def run(count: int, batch_size: int, shape: str) -> dict[str, object]:
         recorded = time.perf_counter()
         assert capture.flush(timeout=600)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         capture.close()
         stored = store.count(EpisodeQuery())
         stats = capture.stats()
@@ -91,6 +94,9 @@ def run(count: int, batch_size: int, shape: str) -> dict[str, object]:
         "spooled": stats.spooled,
         "seconds": round(elapsed, 3),
         "episodes_per_second": round(count / elapsed),
+        # CPU of both threads per episode: what the figure would be on an otherwise idle core.
+        "cpu_us_per_episode": round(cpu / count * 1e6, 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "record_calls_per_second": round(count / (recorded - started)),
         "record_p50_us": round(percentile(costs, 50) * 1e6, 2),
         "record_p99_us": round(percentile(costs, 99) * 1e6, 2),

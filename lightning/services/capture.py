@@ -198,8 +198,9 @@ def prepare_episode(episode: Episode, *, max_result_chars: int = 8000, max_text_
     result_size = scan.size
     _scan(episode.state.context, scan)
     _scan(episode.action.arguments, scan)
-    extra = episode.state.model_extra or {}
-    _scan(extra, scan)
+    extra = episode.state.__pydantic_extra__ or {}
+    if extra:
+        _scan(extra, scan)
     # "|" cannot extend a digit run or form a trigger, so the joined check is exact per string.
     sensitive = scan.secret_key or may_contain_sensitive("|".join(scan.strings))
     update: dict[str, Any] = {}
@@ -239,6 +240,7 @@ def prepare_episode(episode: Episode, *, max_result_chars: int = 8000, max_text_
 # --------------------------------------------------------------------------------------------
 # The writer
 
+_COUNTERS = ("recorded", "written", "new", "spooled", "replayed", "store_failures", "corrupt_spool_lines")
 _LIVE_TOKENS: set[str] = set()  # writers running in this process (their spool files are not orphans)
 _SPOOL_NAME = re.compile(r"^episodes-(\d+)-([0-9a-f]+)(?:\.[a-z0-9]+)?\.jsonl$")
 _FLUSH = object()
@@ -286,7 +288,10 @@ class EpisodeWriter:
         self._done = 0
         self._done_lock = threading.Condition()
         self._spool_lock = threading.Lock()
-        self._stats = CaptureStats()
+        # Plain counters (a pydantic model per increment is too slow for the caller's path); the
+        # caller's thread counts nothing: episodes are counted when the writer takes them.
+        self._counts: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self._last_error: str | None = None
         self._stats_lock = threading.Lock()
         self._spool_pending = True  # there may be orphans from an earlier run: look once at start
         self._next_retry = 0.0
@@ -325,10 +330,10 @@ class EpisodeWriter:
             max_result_chars=self._policy.max_result_chars,
             max_text_chars=self._policy.max_text_chars,
         )
-        self._count(recorded=1)
         pending = len(self._items)
         if pending >= self._policy.max_queue:
             # Memory is full: the disk takes it (and the writer replays it), so nothing is dropped.
+            self._count(recorded=1)
             self._spool([prepared])
             return
         self._items.append((next(self._counter), prepared))
@@ -370,12 +375,15 @@ class EpisodeWriter:
                     if isinstance(item, Episode):
                         leftovers.append(item)
             if leftovers:
+                self._count(recorded=len(leftovers))
                 self._spool(leftovers)
         _LIVE_TOKENS.discard(self._token)
 
     def stats(self) -> CaptureStats:
+        queued = sum(1 for _, item in list(self._items) if isinstance(item, Episode))
         with self._stats_lock:
-            stats = self._stats.model_copy()
+            stats = CaptureStats(**self._counts, last_error=self._last_error)
+        stats.recorded += queued
         stats.pending_spool_files = len(self._spool_files(include_orphans=True))
         return stats
 
@@ -414,14 +422,18 @@ class EpisodeWriter:
                 seq, item = items.popleft()
                 last = seq
                 if item is _STOP:
+                    self._count(recorded=len(batch))
                     return batch, last, True
                 if item is _FLUSH:
+                    self._count(recorded=len(batch))
                     return batch, last, False
                 batch.append(item)  # type: ignore[arg-type]
             if len(batch) >= size:
+                self._count(recorded=len(batch))
                 return batch, last, False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                self._count(recorded=len(batch))
                 return batch, last, False
             self._wake.wait(remaining)
             self._wake.clear()  # items are drained right after, so a set racing this clear is not lost
@@ -444,8 +456,8 @@ class EpisodeWriter:
         message = f"{type(exc).__name__}: {exc}"
         logger.warning("episode capture: store write failed, spooling to %s: %s", self._spool_dir, message)
         with self._stats_lock:
-            self._stats.store_failures += 1
-            self._stats.last_error = message[:500]
+            self._counts["store_failures"] += 1
+            self._last_error = message[:500]
         self._next_retry = time.monotonic() + self._policy.retry_seconds
 
     # --- spool -------------------------------------------------------------------------------
@@ -547,4 +559,4 @@ class EpisodeWriter:
     def _count(self, **deltas: int) -> None:
         with self._stats_lock:
             for key, delta in deltas.items():
-                setattr(self._stats, key, getattr(self._stats, key) + delta)
+                self._counts[key] += delta
