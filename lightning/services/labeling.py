@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -142,14 +143,14 @@ def label_episode(
 
 
 # --- automatic labels ----------------------------------------------------------------------------
-def _auto_label(evaluation: Evaluation, labeled_by: str) -> Label:
+def _auto_label(evaluation: Evaluation, labeled_by: str, labeled_at: datetime | None = None) -> Label:
     return Label(
         source="auto",
         score=evaluation.score,
         reason=evaluation.reason[:MAX_REASON_CHARS],
         evaluator=evaluation.evaluator,
         evaluator_version=evaluation.evaluator_version,
-        labeled_at=utcnow(),
+        labeled_at=labeled_at or utcnow(),
         labeled_by=labeled_by,
         expected_tool=evaluation.expected_tool,
         tool_correct=evaluation.tool_correct,
@@ -179,6 +180,7 @@ class _Labeler:
         self.labeled_by = policy.labeled_by or f"evaluator:{evaluator.name}"
         self.pending: list[tuple[LabelWrite, float]] = []
         self.consecutive_failures = 0
+        self.now = utcnow()  # one labeled_at per chunk: reading the clock per label costs more than it says
         # Plain ints on the hot path (pydantic attribute assignment costs microseconds each).
         self.selected = self.labeled = self.accepted = 0
         self.score_total = 0.0
@@ -197,7 +199,7 @@ class _Labeler:
             return
         try:
             evaluation = self.evaluator.evaluate(episode, agent)
-            label = _auto_label(evaluation, self.labeled_by)
+            label = _auto_label(evaluation, self.labeled_by, self.now)
         except Exception as exc:  # one bad episode (or one judge refusal) must not stop the batch
             logger.info(  # the report carries it; hosts log the summary
                 "evaluator %s failed on episode %s: %s",
@@ -237,6 +239,7 @@ class _Labeler:
         if not self.pending:
             return
         chunk, self.pending = self.pending, []
+        self.now = utcnow()
         outcome = self.store.save_labels([write for write, _ in chunk])
         written = set(outcome.written)
         conflicts = set(outcome.conflicts)

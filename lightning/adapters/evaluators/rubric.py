@@ -143,11 +143,19 @@ def _as_mapping(result: Any) -> dict[str, Any] | None:
     return None
 
 
+_normalized_values: dict[str, str] = {}
+
+
 def _stated(value: Any, padded_query: str) -> bool:
     """Whether an argument value appears, as whole words, in the normalized query padded with spaces."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return False
-    text = normalize(str(value))
+    raw = str(value)
+    text = _normalized_values.get(raw)
+    if text is None:
+        if len(_normalized_values) >= _CACHE_SIZE:
+            _normalized_values.clear()
+        text = _normalized_values[raw] = normalize(raw)
     return bool(text) and f" {text} " in padded_query
 
 
