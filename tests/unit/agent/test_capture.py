@@ -288,3 +288,11 @@ def test_a_store_that_cannot_even_be_built_spools(tmp_path: Path) -> None:
     assert stats.spooled == 1
     assert "no route" in (stats.last_error or "")
     assert new_episode_id() != new_episode_id()
+
+
+def test_extra_state_fields_and_secret_named_keys_are_redacted_too() -> None:
+    episode = _episode(1, state=State(query="q", note="mail bob@example.com", context={"session": "s"}))
+    episode = episode.model_copy(update={"action": Action(tool="t", arguments={"api_key": "plainvalue123"})})
+    prepared = prepare_episode(episode)
+    assert prepared.to_document()["state"]["note"] == "mail [REDACTED]"
+    assert prepared.action.arguments == {"api_key": "[REDACTED]"}
