@@ -422,3 +422,17 @@ def test_help_of_each_verb(capsys: pytest.CaptureFixture[str]) -> None:
         assert code == 0
         assert "Usage" in out
     assert "accepted for training" in " ".join(run(capsys, "label-batch", "--help")[1].split())
+
+
+def test_label_batch_progress_bar_goes_to_stderr_only(
+    imported: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import lightning.commands.episodes as episodes_commands
+
+    monkeypatch.setattr(episodes_commands, "_PROGRESS_AT", 1)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, _ = run(capsys, "label-batch", "--agent-id", AGENT, "--auto-label", "--json")
+    assert code == 0
+    assert json.loads(out)["labeled"] == 4  # stdout is exactly the JSON document
