@@ -112,8 +112,10 @@ def main() -> None:
     shapes = ["workshop", "agent"] if args.shape == "both" else [args.shape]
     runs = [run(args.episodes, args.batch_size, shape) for shape in shapes]
     for item in runs:
-        print(f"{item['shape']:>8}: {item['episodes_per_second']:,} episodes/s into SQLite "
-              f"(record() p50 {item['record_p50_us']} µs, p99 {item['record_p99_us']} µs, lost {item['lost']})")  # fmt: skip
+        print(
+            f"{item['shape']:>8}: {item['episodes_per_second']:,} episodes/s into SQLite "
+            f"(record() p50 {item['record_p50_us']} µs, p99 {item['record_p99_us']} µs, lost {item['lost']})"
+        )
     target = 25_000
     summary = {
         "bench": "capture",

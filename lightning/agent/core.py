@@ -97,8 +97,13 @@ class AnalyticsAgent:
                 for target in (request_span, span):
                     annotate(target, tool=choice.tool)
                 with tracer().start_as_current_span(f"tool {choice.tool}") as tool_span:
-                    annotate(tool_span, agent_id=self.agent_id, model_version=model, tool=choice.tool,
-                             episode_id=episode_id)  # fmt: skip
+                    annotate(
+                        tool_span,
+                        agent_id=self.agent_id,
+                        model_version=model,
+                        tool=choice.tool,
+                        episode_id=episode_id,
+                    )
                     call.result = run_tool(choice.tool, choice.arguments, self.data)
                 call.response = summarize(choice.tool, call.result)
             except LightningError as exc:

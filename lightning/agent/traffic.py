@@ -178,8 +178,14 @@ def send_one(
         body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         latency = (time.perf_counter() - started) * 1000.0
-        return TrafficResult(query=request.query, outcome="failed", status=status, latency_ms=latency,
-                             error=f"{type(exc).__name__}: {exc}", expected_tool=request.expected_tool)  # fmt: skip
+        return TrafficResult(
+            query=request.query,
+            outcome="failed",
+            status=status,
+            latency_ms=latency,
+            error=f"{type(exc).__name__}: {exc}",
+            expected_tool=request.expected_tool,
+        )
     base = {
         "query": request.query,
         "status": status,

@@ -77,8 +77,21 @@ def test_serve_simulate_and_shutdown_flushes_every_episode(
     agent_process: tuple[str, subprocess.Popen[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, process = agent_process
-    code = main(["simulate-traffic", "--agent-url", url, "--generate", "40", "--seed", "3", "--concurrency", "4",
-                 "--user", "analyst@contoso.com"])  # fmt: skip
+    code = main(
+        [
+            "simulate-traffic",
+            "--agent-url",
+            url,
+            "--generate",
+            "40",
+            "--seed",
+            "3",
+            "--concurrency",
+            "4",
+            "--user",
+            "analyst@contoso.com",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     block = dict(line.split(": ", 1) for line in out.strip().splitlines())

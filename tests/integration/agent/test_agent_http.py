@@ -59,8 +59,20 @@ def test_workshop_requests_land_as_episodes_in_the_store(start_agent: Callable[.
     assert [e.state.query for e in episodes] == list(WORKSHOP_QUERIES)
     for episode, given in zip(episodes, answers, strict=True):
         doc = episode.to_document()
-        assert set(doc) >= {"id", "agent_id", "timestamp", "state", "action", "result", "reward", "labeled",
-                            "model_version", "latency_ms", "error", "response"}  # fmt: skip
+        assert set(doc) >= {
+            "id",
+            "agent_id",
+            "timestamp",
+            "state",
+            "action",
+            "result",
+            "reward",
+            "labeled",
+            "model_version",
+            "latency_ms",
+            "error",
+            "response",
+        }
         assert doc["id"] == given["episode_id"]
         assert doc["timestamp"].endswith("Z")
         assert doc["agent_id"] == "autonomous-agent"
