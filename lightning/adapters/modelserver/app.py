@@ -553,12 +553,32 @@ def _check_messages(messages: list[dict[str, Any]]) -> None:
             raise ApiError(
                 400, f"Invalid value for 'messages[{index}].role': {role!r}.", param=f"messages[{index}].role"
             )
+        calls = message.get("tool_calls")
+        if calls is not None and not _valid_tool_calls(calls):
+            raise ApiError(
+                400,
+                f"Invalid value for 'messages[{index}].tool_calls': expected a list of "
+                "{id, type: function, function: {name, arguments}} objects.",
+                param=f"messages[{index}].tool_calls",
+            )
         if role == "tool" and "tool_call_id" not in message:
             raise ApiError(
                 400,
                 f"Missing required parameter: 'messages[{index}].tool_call_id'.",
                 param=f"messages[{index}].tool_call_id",
             )
+
+
+def _valid_tool_calls(calls: Any) -> bool:
+    if not isinstance(calls, list):
+        return False
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            return False
+        if not isinstance(function.get("arguments", ""), str):
+            return False
+    return True
 
 
 def _answer(

@@ -25,6 +25,15 @@ CHAT_BODIES: list[Any] = [
     {"model": "local-base", "messages": USER, "n": 0},
     {"model": "local-base", "messages": USER, "n": "two"},
     {"model": None, "messages": USER},
+    {"model": "local-base", "messages": [*USER, {"role": "assistant", "tool_calls": 5}]},
+    {"model": "local-base", "messages": [*USER, {"role": "assistant", "tool_calls": [{"function": "f"}]}]},
+    {
+        "model": "local-base",
+        "messages": [
+            *USER,
+            {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]},
+        ],
+    },
     [],
     "just a string",
     None,
