@@ -11,6 +11,7 @@ answers 500, no OFFSET/LIMIT, GROUP BY or DISTINCT, and a stub change feed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -65,8 +66,15 @@ def cosmos_server() -> Iterator[str]:
             pytest.skip("npm is not installed: run `npm install` to get the Cosmos DB emulator")
         subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=REPO, check=True)
     port = _free_port()
+    # What the package's cli.js does, plus ``keepAlive``: without it the server answers
+    # ``connection: close`` and every request pays a new TLS handshake (~60 ms instead of ~3 ms).
+    script = (
+        f"const lib = require({json.dumps(str(SERVER_CLI.parent))});"
+        "lib.createHttpsServer({ keepAlive: true })"
+        f".listen({port}, '127.0.0.1', () => console.log('ready'));"
+    )
     proc = subprocess.Popen(
-        [node, str(SERVER_CLI), "-p", str(port), "--host", "127.0.0.1"],
+        [node, "-e", script],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -182,3 +182,32 @@ def query_pages(
     # by_page() follows the server's continuation tokens page after page.
     for page in container_proxy.query_items(**kwargs).by_page():
         yield from page
+
+
+def find_one(
+    container_proxy: Any, where: str, params: list[dict[str, Any]], *, partition_key: str | None = None
+) -> dict[str, Any] | None:
+    """The first item matching ``where`` (a query, not a point read: see the module docstring).
+
+    With a partition key, ``where`` must name ``c.agent_id = @agent_id`` too (the emulator insists).
+    """
+    return next(
+        query_pages(container_proxy, f"SELECT * FROM c WHERE {where}", params, partition_key=partition_key),
+        None,
+    )
+
+
+def if_match(etag: str | None) -> dict[str, Any]:
+    """Keyword arguments for an ``IfNotModified`` write guarded by ``etag`` (none when it is None)."""
+    if etag is None:
+        return {}
+    from azure.core import MatchConditions
+
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def micros(value: Any) -> int:
+    """Integer microseconds since the epoch of an aware datetime (exact ordering in queries)."""
+    from datetime import UTC, datetime, timedelta
+
+    return int((value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))

@@ -15,12 +15,17 @@ from lightning.ports.models import ModelRegistry
 AGENT = "autonomous-agent"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("cosmos", marks=pytest.mark.cosmos)])
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRegistry]:
     if request.param == "memory":
         from tests.fakes.models import InMemoryModelRegistry
 
         yield InMemoryModelRegistry()
+        return
+    if request.param == "cosmos":
+        from lightning.adapters.cosmos.models import CosmosModelRegistry
+
+        yield CosmosModelRegistry.from_settings(request.getfixturevalue("cosmos_settings")())
         return
     from lightning.adapters.sqlite.db import SqliteDatabase
     from lightning.adapters.sqlite.models import SqliteModelRegistry

@@ -16,12 +16,17 @@ from lightning.ports.runs import RunStore
 T0 = datetime(2026, 2, 7, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("cosmos", marks=pytest.mark.cosmos)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     if request.param == "memory":
         from tests.fakes.runs import InMemoryRunStore
 
         yield InMemoryRunStore()
+        return
+    if request.param == "cosmos":
+        from lightning.adapters.cosmos.runs import CosmosRunStore
+
+        yield CosmosRunStore.from_settings(request.getfixturevalue("cosmos_settings")())
         return
     from lightning.adapters.sqlite.db import SqliteDatabase
     from lightning.adapters.sqlite.runs import SqliteRunStore
