@@ -110,3 +110,64 @@ def test_bad_requests_on_other_routes(
 ) -> None:
     response = httpx.request(method, f"{model_server.base_url}{path}", **kwargs)
     _assert_api_error(response, {400, 404, 405})
+
+
+def _random_value(rng: Any, depth: int = 0) -> Any:
+    kinds = ["str", "int", "float", "bool", "none", "list", "dict"] if depth < 3 else ["str", "int", "none"]
+    kind = rng.choice(kinds)
+    if kind == "str":
+        return rng.choice(
+            ["", "user", "assistant", "tool", "function", "auto", "none", "required", "x" * 5, "é🙂"]
+        )
+    if kind == "int":
+        return rng.choice([-1, 0, 1, 2, 10**12])
+    if kind == "float":
+        return rng.choice([0.5, -3.2, 1e308])
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "none":
+        return None
+    if kind == "list":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    keys = ["role", "content", "type", "function", "name", "arguments", "tool_calls", "tool_call_id", "text"]
+    return {rng.choice(keys): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def test_random_chat_bodies_never_get_a_500(model_server: Any) -> None:
+    import random
+
+    rng = random.Random(1234)
+    fields = ["messages", "tools", "tool_choice", "n", "stream", "temperature"]
+    with httpx.Client(base_url=model_server.base_url) as client:
+        for _ in range(300):
+            body: dict[str, Any] = {"model": rng.choice(["local-base", "nope", 5])}
+            for field in rng.sample(fields, rng.randint(1, len(fields))):
+                body[field] = _random_value(rng)
+            if rng.random() < 0.5:  # mostly-valid messages with a random part, to reach deeper code
+                body["messages"] = [{"role": "user", "content": "sales for Q4 2025"}, _random_value(rng)]
+            response = client.post("/chat/completions", json=body)
+            assert response.status_code < 500, (body, response.text)
+            if response.status_code >= 400:
+                assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_random_job_bodies_never_get_a_500(model_server: Any) -> None:
+    import random
+
+    rng = random.Random(4321)
+    fields = [
+        "model",
+        "training_file",
+        "validation_file",
+        "hyperparameters",
+        "method",
+        "suffix",
+        "seed",
+        "metadata",
+    ]
+    with httpx.Client(base_url=model_server.base_url) as client:
+        for _ in range(200):
+            body = {field: _random_value(rng) for field in rng.sample(fields, rng.randint(1, len(fields)))}
+            response = client.post("/fine_tuning/jobs", json=body)
+            assert response.status_code == 400, (body, response.text)
+            assert set(response.json()["error"]) == {"message", "type", "param", "code"}
