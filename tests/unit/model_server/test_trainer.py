@@ -202,3 +202,15 @@ def test_examples_without_tools_still_learn_arguments() -> None:
     [prediction] = model.predict_batch(["Forecast sales for the next 9 months"])
     assert prediction is not None
     assert (prediction.tool, prediction.arguments) == ("sales_forecast", {"horizon_months": 9})
+
+
+def test_the_same_seed_trains_the_same_model(examples: tuple[list[Example], list[Example]]) -> None:
+    import numpy as np
+
+    training, validation = examples
+    first = train(training[:120], validation, TrainConfig(2, 4, 0.1, 9), base_model="local-base")
+    second = train(training[:120], validation, TrainConfig(2, 4, 0.1, 9), base_model="local-base")
+    other = train(training[:120], validation, TrainConfig(2, 4, 0.1, 10), base_model="local-base")
+    assert np.array_equal(first.model.selector.weights, second.model.selector.weights)
+    assert [step.train_loss for step in first.steps] == [step.train_loss for step in second.steps]
+    assert [step.train_loss for step in first.steps] != [step.train_loss for step in other.steps]
