@@ -43,7 +43,10 @@ class InMemoryEpisodeStore:
                 self._seq += 1  # taken even for ignored ids, like the SQLite store: gaps are fine
                 if episode.id in self._rows:
                     continue
-                self._rows[episode.id] = _Row(episode.model_copy(update={"etag": None}), 1, self._seq)
+                # deep copies in and out: like a real store, no aliasing between caller and stored state
+                self._rows[episode.id] = _Row(
+                    episode.model_copy(update={"etag": None}, deep=True), 1, self._seq
+                )
                 added += 1
         return added
 
@@ -87,7 +90,7 @@ class InMemoryEpisodeStore:
     # --- reads -------------------------------------------------------------------------------
     @staticmethod
     def _out(row: _Row) -> Episode:
-        return row.episode.model_copy(update={"etag": str(row.version)})
+        return row.episode.model_copy(update={"etag": str(row.version)}, deep=True)
 
     def get(self, episode_id: str, *, agent_id: str | None = None) -> Episode:
         with self._lock:
