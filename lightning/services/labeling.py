@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import Episode, Label, check_reward, parse_reward, utcnow
-from lightning.domain.errors import Conflict, InvalidInput, NotFound
+from lightning.domain.errors import Conflict, InvalidInput, NotFound, TransientProviderError
 from lightning.ports.agents import AgentRegistry
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore, LabelWrite
 from lightning.ports.evaluator import Evaluation, Evaluator
@@ -316,7 +316,10 @@ def label_new_episodes(
     Already-labeled episodes are ignored (so this step's own writes, which come back through
     the feed, do not loop). Episodes without an etag are read again first, so a label that
     arrived after the feed snapshot is never overwritten. Episodes of unknown agents and
-    evaluator failures are recorded in the report, never raised.
+    single evaluator failures are recorded in the report, never raised; they stay unlabeled
+    for a later ``label-batch``. Only when the evaluator fails ``policy.max_consecutive_failures``
+    times in a row (judge down) does it raise ``TransientProviderError`` — after writing what
+    it labeled — so the host retries the batch rather than skipping it.
     """
     policy = policy or LabelingPolicy()
     report = LabelReport(
@@ -350,6 +353,13 @@ def label_new_episodes(
     labeler.finish()
     if report.failed:
         logger.warning("labeling: %d episode(s) failed", report.failed, extra={"count": report.failed})
+    if report.stopped:
+        # The rest of the batch was never looked at: fail the step so the host retries it (the
+        # change-feed trigger redelivers; run-loop keeps its cursor) instead of moving past it.
+        raise TransientProviderError(
+            f"labeling {report.stopped} ({report.labeled} labeled first); the batch will be retried",
+            provider=f"evaluator:{evaluator.name}",
+        )
     return report
 
 

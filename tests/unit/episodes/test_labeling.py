@@ -308,3 +308,23 @@ def test_loop_step_rereads_feed_documents_without_etag(agents: YamlAgentRegistry
     assert (
         label_new_episodes([deleted], store=store, agents=agents, evaluator=FixedEvaluator({})).selected == 0
     )
+
+
+def test_loop_step_raises_when_the_evaluator_is_down_so_the_batch_is_retried(
+    agents: YamlAgentRegistry,
+) -> None:
+    from lightning.domain.errors import TransientProviderError
+
+    store = InMemoryEpisodeStore()
+    ids = fill(store, 6)
+    evaluator = FixedEvaluator({}, explode=set(ids[1:]))
+    with pytest.raises(TransientProviderError, match="will be retried"):
+        label_new_episodes(
+            store.changes_since(0).episodes,
+            store=store,
+            agents=agents,
+            evaluator=evaluator,
+            policy=LabelingPolicy(max_consecutive_failures=3),
+        )
+    assert store.get(ids[0]).labeled  # what it did label before stopping is kept
+    assert len(evaluator.seen) == 4
