@@ -398,7 +398,7 @@ def _train_argument_model(
             # ("the next year" → 12) sticks; large files need no more than the job's epochs.
             arg_config = TrainConfig(
                 n_epochs=max(config.n_epochs, min(20, math.ceil(2000 / len(rows)))),
-                batch_size=max(1, min(config.batch_size, 32)),
+                batch_size=min(32, max(8, config.batch_size)),
                 learning_rate_multiplier=config.learning_rate_multiplier,
                 seed=config.seed,
             )
