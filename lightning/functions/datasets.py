@@ -1,0 +1,48 @@
+"""Timer-triggered dataset builds: ``build_datasets_when_ready`` on the schedule in app setting
+``DATASET_TIMER_SCHEDULE`` (NCRONTAB with seconds, default every 30 minutes: ``0 */30 * * * *``).
+
+For each agent with enough new good episodes since its last dataset (``DATASET_MIN_EPISODES``,
+``DATASET_MIN_REWARD``, ``DATASET_MIN_HOURS_BETWEEN``) it builds a dataset and sends ``StartFineTune`` to
+``fine-tune-jobs``. Errors raise so the host's retry policy runs the tick again (the step is idempotent:
+a committed dataset is not rebuilt, the start message is de-duplicated by its id).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from lightning.functions._runtime import container, loop_policy
+
+logger = logging.getLogger(__name__)
+
+bp = func.Blueprint()
+
+
+@bp.timer_trigger(
+    arg_name="timer", schedule="%DATASET_TIMER_SCHEDULE%", run_on_startup=False, use_monitor=True
+)
+def build_datasets(timer: func.TimerRequest) -> None:
+    from lightning.services.datasets import build_datasets_when_ready
+
+    c = container()
+    policy = loop_policy()
+    if timer.past_due:
+        logger.info("dataset timer is past due; running now")
+    report = build_datasets_when_ready(
+        agents=c.agents,
+        episodes=c.episodes,
+        datasets=c.datasets,
+        blobs=c.blobs,
+        queue=c.queue,
+        tokens=c.tokens,
+        policy=policy.datasets,
+        work_dir=policy.work_dir,
+    )
+    logger.info(
+        "dataset timer: built %s, queued %s, skipped %s",
+        [m.name for m in report.built],
+        report.queued,
+        report.skipped,
+    )

@@ -1,0 +1,199 @@
+"""HTTP endpoints of the Functions app (blueprint ``bp``; auth level FUNCTION, set once on the app).
+
+==========================================  ===============================================================
+``GET  /api/episodes``                      ``?agent_id&limit&unlabeled_only&labeled_only`` → newest first
+``GET  /api/episodes/{episode_id}``         one episode (``ETag`` header = its etag)
+``POST /api/episodes/{episode_id}/label``   ``{"reward": 0.9, "reason": "..."}`` (``If-Match``: 409 if stale)
+``POST /api/label-batch``                   ``{"agent_id", "evaluator", "min_score", "limit", "relabel"}``
+``GET  /api/datasets/{name}``               the manifest summary (``dataset-info`` as JSON)
+``GET  /api/training/{job_id}``             the run's status, polled first (``get-training-status``)
+``POST /api/models/{agent_id}/promote``     ``{"model_name", "mark_active", "force", "dry_run"}``
+==========================================  ===============================================================
+
+Each handler parses with pydantic, calls one service, and returns its result; ``json_endpoint`` maps
+errors: 400 bad input, 404 unknown ids, 409 label/etag conflicts, 502/503 provider failures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lightning.domain.errors import Conflict
+from lightning.functions._http import json_endpoint, json_response, parse_body, parse_model
+from lightning.functions._runtime import container, loop_policy
+
+bp = func.Blueprint()
+
+MAX_LIST = 1000
+
+
+def _caller(req: func.HttpRequest, default: str = "http") -> str:
+    """Who is calling: the App Service authentication principal when there is one."""
+    return req.headers.get("x-ms-client-principal-name") or container().settings.lightning_user or default
+
+
+class EpisodeListParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str | None = Field(default=None, min_length=1, max_length=128)
+    limit: int = Field(default=50, ge=1, le=MAX_LIST)
+    unlabeled_only: bool = False
+    labeled_only: bool = False
+
+    @field_validator("unlabeled_only", "labeled_only", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> Any:
+        # ``?unlabeled_only`` alone (empty value) means true, like a CLI flag.
+        return True if value == "" else value
+
+
+class LabelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reward: Any = Field(description="A number in [0, 1] (validated by the labeling service).")
+    reason: str = Field(default="", max_length=2000)
+
+
+class LabelBatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    evaluator: str = "task_adherence"
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    limit: int | None = Field(default=None, ge=1)
+    relabel: bool = False
+
+
+class PromoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str = Field(min_length=1)
+    mark_active: bool = Field(default=False, description="Roll out and make it active (like --mark-active).")
+    force: bool = False
+    dry_run: bool = False
+
+
+@bp.route(route="episodes", methods=["GET"])
+@json_endpoint
+def list_episodes(req: func.HttpRequest) -> Any:
+    from lightning.services.episodes import episode_query, list_episodes
+
+    params = parse_model(EpisodeListParams, dict(req.params))
+    query = episode_query(
+        agent_id=params.agent_id,
+        unlabeled_only=params.unlabeled_only,
+        labeled_only=params.labeled_only,
+        limit=params.limit,
+    )
+    found = list_episodes(container().episodes, query)
+    return {"count": len(found), "episodes": [episode.to_document() for episode in found]}
+
+
+@bp.route(route="episodes/{episode_id}", methods=["GET"])
+@json_endpoint
+def get_episode(req: func.HttpRequest) -> Any:
+    episode = container().episodes.get(req.route_params["episode_id"])
+    headers = {"ETag": f'"{episode.etag}"'} if episode.etag else None
+    return json_response(episode.to_document(), headers=headers)
+
+
+@bp.route(route="episodes/{episode_id}/label", methods=["POST"])
+@json_endpoint
+def label_episode(req: func.HttpRequest) -> Any:
+    from lightning.services.labeling import label_episode
+
+    body = parse_body(req, LabelBody)
+    episode_id = req.route_params["episode_id"]
+    expected = req.headers.get("if-match")
+    if expected and expected.strip() != "*":
+        # Optimistic concurrency for clients that read first: a label over a newer version is a 409.
+        current = container().episodes.get(episode_id)
+        if expected.strip().strip('"') != (current.etag or ""):
+            raise Conflict(
+                f"episode {episode_id!r} changed since you read it (If-Match {expected} is stale); "
+                "GET it again and retry",
+                ident=episode_id,
+            )
+    episode = label_episode(
+        episode_id,
+        body.reward,
+        store=container().episodes,
+        reason=body.reason,
+        labeled_by=_caller(req),
+    )
+    return episode.to_document()
+
+
+@bp.route(route="label-batch", methods=["POST"])
+@json_endpoint
+def label_batch(req: func.HttpRequest) -> Any:
+    from lightning.services.labeling import LabelingPolicy, label_batch
+
+    body = parse_body(req, LabelBatchBody)
+    c = container()
+    report = label_batch(
+        store=c.episodes,
+        agents=c.agents,
+        evaluator=c.evaluator(body.evaluator),
+        agent_id=body.agent_id,
+        limit=body.limit,
+        policy=LabelingPolicy(min_score=body.min_score),
+        relabel=body.relabel,
+    )
+    return report.summary()
+
+
+@bp.route(route="datasets/{name}", methods=["GET"])
+@json_endpoint
+def dataset_info(req: func.HttpRequest) -> Any:
+    from lightning.services.datasets import dataset_info, summary
+
+    return summary(dataset_info(req.route_params["name"], datasets=container().datasets))
+
+
+@bp.route(route="training/{job_id}", methods=["GET"])
+@json_endpoint
+def training_status(req: func.HttpRequest) -> Any:
+    from lightning.services.training import training_status
+
+    c = container()
+    return training_status(req.route_params["job_id"], runs=c.runs, provider=c.fine_tuning)
+
+
+@bp.route(route="models/{agent_id}/promote", methods=["POST"])
+@json_endpoint
+def promote_model(req: func.HttpRequest) -> Any:
+    from lightning.services.promotion import PromotionRequest, promote_model
+
+    body = parse_body(req, PromoteBody)
+    request = PromotionRequest(
+        agent_id=req.route_params["agent_id"],
+        model_name=body.model_name,
+        mark_active=body.mark_active,
+        force=body.force,
+        dry_run=body.dry_run,
+        promoted_by=_caller(req),
+    )
+    ports = loop_ports_for_promotion()
+    return promote_model(request, policy=loop_policy().promotion, **ports)
+
+
+def loop_ports_for_promotion() -> dict[str, Any]:
+    from lightning.functions._runtime import loop_ports
+
+    ports = loop_ports()
+    return {
+        "agents": ports.agents,
+        "models": ports.models,
+        "runs": ports.runs,
+        "datasets": ports.datasets,
+        "episodes": ports.episodes,
+        "chat": ports.chat,
+        "evaluator": ports.evaluator,
+        "deployer": ports.deployer,
+        "rollout": ports.rollout,
+        "run_tool": ports.run_tool,
+    }
