@@ -59,7 +59,7 @@ def _epoch(value: datetime) -> float:
 
 
 class SqliteQueue:
-    """The ``Queue`` port on a SQLite file (``settings.sqlite_path``), safe across threads and processes."""
+    """The ``Queue`` port on the embedded SQLite file (``settings.embedded_db_path``), thread- and process-safe."""
 
     def __init__(
         self,
@@ -80,7 +80,7 @@ class SqliteQueue:
     @classmethod
     def from_settings(cls, settings: Settings) -> SqliteQueue:
         return cls(
-            shared_database(settings.sqlite_path), max_delivery_count=settings.queue_max_delivery_count
+            shared_database(settings.embedded_db_path), max_delivery_count=settings.queue_max_delivery_count
         )
 
     # --- sending ---------------------------------------------------------------------------------
