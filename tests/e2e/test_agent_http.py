@@ -161,3 +161,13 @@ def test_simulate_traffic_from_a_file_against_no_agent_fails_cleanly(
     assert code == 1
     assert "Failed: 2" in out
     assert "Traceback" not in err
+
+
+def test_an_unknown_agent_is_not_found(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["serve-agent", "--agent-id", "nope-agent", "--port", str(free_port()), "--no-start-model-server"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3
+    assert len(err) == 1
+    assert "nope-agent" in err[0]

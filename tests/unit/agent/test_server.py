@@ -356,3 +356,20 @@ def test_http_level_refusals_are_json_rpc_errors_too(harness: tuple[Harness, Tes
     not_json = client.post("/message", content=b"query=churn", headers={"content-type": "text/plain"})
     assert not_json.status_code == 400
     assert not_json.json()["error"]["code"] == -32700
+
+
+def test_the_approval_agent_serves_with_its_own_prompt(oracle: OracleChat, tmp_path: Path) -> None:
+    from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
+    from lightning.config import Settings
+
+    approval = YamlAgentRegistry.from_settings(Settings()).get("approval-agent")
+    h = Harness(approval, oracle, tmp_path, capture=True)
+    with TestClient(create_app(h.agent)) as client:
+        answer, is_error = answer_of(client.post("/message", json=body(WORKSHOP_QUERIES[3])))
+        assert client.get("/healthz").json()["agent_id"] == "approval-agent"
+    assert not is_error
+    assert answer["agent_id"] == "approval-agent"
+    assert answer["arguments"] == {"risk_level": "high"}
+    assert oracle.calls[0]["system_prompt"] == approval.system_prompt
+    (episode,) = h.episodes()
+    assert episode.agent_id == "approval-agent"
