@@ -96,6 +96,7 @@ class CaptureStats(BaseModel):
     replayed: int = Field(default=0, description="Spooled episodes later written to the store.")
     store_failures: int = 0
     corrupt_spool_lines: int = 0
+    lost: int = Field(default=0, description="Episodes neither stored nor spooled (the spool disk refused).")
     pending_spool_files: int = 0
     last_error: str | None = None
 
@@ -240,7 +241,16 @@ def prepare_episode(episode: Episode, *, max_result_chars: int = 8000, max_text_
 # --------------------------------------------------------------------------------------------
 # The writer
 
-_COUNTERS = ("recorded", "written", "new", "spooled", "replayed", "store_failures", "corrupt_spool_lines")
+_COUNTERS = (
+    "recorded",
+    "written",
+    "new",
+    "spooled",
+    "replayed",
+    "store_failures",
+    "corrupt_spool_lines",
+    "lost",
+)
 _LIVE_TOKENS: set[str] = set()  # writers running in this process (their spool files are not orphans)
 _SPOOL_NAME = re.compile(r"^episodes-(\d+)-([0-9a-f]+)(?:\.[a-z0-9]+)?\.jsonl$")
 _FLUSH = object()
@@ -396,16 +406,20 @@ class EpisodeWriter:
         stop = False
         while not stop:
             batch, last, stop = self._take_batch()
-            if batch:
-                self._write(batch)
-            elif self._spool_pending and time.monotonic() >= self._next_retry:
-                self._replay()
-            if stop and self._spool_pending:
-                self._replay()  # last chance before exit; what still fails stays on disk for the next run
-            if last:
-                with self._done_lock:
-                    self._done = max(self._done, last)
-                    self._done_lock.notify_all()
+            try:
+                if batch:
+                    self._write(batch)
+                elif self._spool_pending and time.monotonic() >= self._next_retry:
+                    self._replay()
+                if stop and self._spool_pending:
+                    self._replay()  # last chance before exit; what still fails stays on disk for the next run
+            except Exception:  # a bug or a broken disk must not stop capture for good
+                logger.exception("episode capture: writer step failed")
+            finally:
+                if last:
+                    with self._done_lock:
+                        self._done = max(self._done, last)
+                        self._done_lock.notify_all()
 
     def _take_batch(self) -> tuple[list[Episode], int, bool]:
         """Up to ``batch_size`` episodes, the highest sequence number taken, and whether to stop.
@@ -452,6 +466,19 @@ class EpisodeWriter:
             return
         self._count(written=len(batch), new=new)
 
+    def _spool(self, episodes: list[Episode]) -> None:
+        """Append to the spool file; if even the disk refuses, the episodes are counted as lost and logged."""
+        try:
+            self._append_to_spool(episodes)
+        except OSError as exc:
+            self._count(lost=len(episodes))
+            logger.error(
+                "episode capture: cannot spool %d episodes to %s (%s); they are lost",
+                len(episodes),
+                self._spool_dir,
+                exc,
+            )
+
     def _store_failed(self, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}"
         logger.warning("episode capture: store write failed, spooling to %s: %s", self._spool_dir, message)
@@ -461,7 +488,7 @@ class EpisodeWriter:
         self._next_retry = time.monotonic() + self._policy.retry_seconds
 
     # --- spool -------------------------------------------------------------------------------
-    def _spool(self, episodes: list[Episode]) -> None:
+    def _append_to_spool(self, episodes: list[Episode]) -> None:
         lines = "".join(json.dumps(e.to_document(), ensure_ascii=False) + "\n" for e in episodes)
         with self._spool_lock:
             self._spool_dir.mkdir(parents=True, exist_ok=True)

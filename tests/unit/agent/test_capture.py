@@ -296,3 +296,21 @@ def test_extra_state_fields_and_secret_named_keys_are_redacted_too() -> None:
     prepared = prepare_episode(episode)
     assert prepared.to_document()["state"]["note"] == "mail [REDACTED]"
     assert prepared.action.arguments == {"api_key": "[REDACTED]"}
+
+
+def test_store_and_disk_both_failing_counts_losses_and_keeps_the_writer_alive(tmp_path: Path) -> None:
+    store = FlakyStore(InMemoryEpisodeStore())
+    store.down = True
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the spool directory should be")
+    writer = EpisodeWriter(store, spool_dir=blocker, policy=_policy()).start()
+    for i in range(5):
+        writer.record(_episode(i))
+    assert writer.flush()
+    assert writer.alive
+    assert writer.stats().lost == 5
+    store.down = False
+    writer.record(_episode(99))
+    assert writer.flush()
+    writer.close()
+    assert [e.id for e in _all(store.inner)] == ["episode-000099"]
