@@ -284,7 +284,7 @@ def top_products(data: SampleData, args: TopProductsArgs) -> dict[str, Any]:
         if row.month in window:
             totals[row.product_id]["revenue"] += row.revenue
             totals[row.product_id]["units"] += row.units
-    ranked = []
+    ranked: list[dict[str, Any]] = []
     for product in data.products:
         revenue = totals[product.product_id]["revenue"]
         units = int(totals[product.product_id]["units"])
@@ -300,7 +300,7 @@ def top_products(data: SampleData, args: TopProductsArgs) -> dict[str, Any]:
                 "margin_pct": _pct(margin / revenue) if revenue else 0.0,
             }
         )
-    ranked.sort(key=lambda item: (-item[args.metric], item["product_id"]))
+    ranked.sort(key=lambda item: (-float(item[args.metric]), str(item["product_id"])))
     products = [{"rank": i, **item} for i, item in enumerate(ranked[: args.n], start=1)]
     result: dict[str, Any] = {
         "metric": args.metric,
