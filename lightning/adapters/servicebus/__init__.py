@@ -1,0 +1,1 @@
+"""Azure Service Bus adapter (the ``Queue`` port on Service Bus queues)."""
