@@ -18,7 +18,6 @@ from lightning.adapters.cosmos.client import (
     DATASETS,
     container,
     cosmos_errors,
-    find_one,
     if_match,
     micros,
     query_pages,
@@ -56,8 +55,28 @@ class CosmosDatasetStore:
         return cls(container(settings, DATASETS))
 
     def _find_item(self, name: str) -> dict[str, Any] | None:
+        """Locate the dataset's partition with a small projected query, then point-read the item
+        (a manifest can hold tens of thousands of episode ids; a point read is the cheap way to fetch it)."""
+        from azure.cosmos.exceptions import CosmosHttpResponseError
+
         with cosmos_errors("dataset", name):
-            return find_one(self._c, "c.id = @id", [{"name": "@id", "value": name}])
+            key = next(
+                query_pages(
+                    self._c,
+                    "SELECT c.id, c.agent_id FROM c WHERE c.id = @id",
+                    [{"name": "@id", "value": name}],
+                ),
+                None,
+            )
+            if key is None:
+                return None
+            try:
+                item: dict[str, Any] = self._c.read_item(key["id"], partition_key=key["agent_id"])
+            except CosmosHttpResponseError as exc:
+                if status_of(exc) == 404:  # deleted between the two calls
+                    return None
+                raise
+            return item
 
     def find(self, name: str) -> DatasetManifest | None:
         item = self._find_item(name)

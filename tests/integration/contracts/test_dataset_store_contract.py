@@ -21,11 +21,16 @@ from tests.fakes.datasets import InMemoryDatasetStore
 T0 = datetime(2026, 2, 7, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("cosmos", marks=pytest.mark.cosmos)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], DatasetStore]:
     if request.param == "memory":
         shared = InMemoryDatasetStore()
         return lambda: shared
+    if request.param == "cosmos":
+        from lightning.adapters.cosmos.datasets import CosmosDatasetStore
+
+        settings = request.getfixturevalue("cosmos_settings")()
+        return lambda: CosmosDatasetStore.from_settings(settings)
     path = tmp_path / "contract.db"
     return lambda: SqliteDatasetStore(SqliteDatabase(path))
 
