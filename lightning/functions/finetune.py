@@ -32,7 +32,7 @@ from lightning.functions._runtime import container, loop_policy, loop_ports
 
 logger = logging.getLogger(__name__)
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 def message_body(message: func.ServiceBusMessage) -> dict[str, Any]:

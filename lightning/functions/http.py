@@ -25,7 +25,7 @@ from lightning.domain.errors import Conflict
 from lightning.functions._http import json_endpoint, json_response, parse_body, parse_model
 from lightning.functions._runtime import container, loop_policy
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 MAX_LIST = 1000
 

@@ -21,7 +21,7 @@ from lightning.functions._runtime import container, loop_policy
 
 logger = logging.getLogger(__name__)
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 @bp.cosmos_db_trigger(

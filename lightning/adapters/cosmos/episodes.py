@@ -220,7 +220,7 @@ class CosmosEpisodeStore:
         where, params = self._where(query)
         with cosmos_errors("episodes", query.agent_id or "*"):
             total = sum(
-                int(n)
+                int(n)  # type: ignore[call-overload]  # SELECT VALUE yields numbers, not items
                 for n in query_pages(
                     self._c, f"SELECT VALUE COUNT(1) FROM c{where}", params, partition_key=query.agent_id
                 )

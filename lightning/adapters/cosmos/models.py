@@ -106,13 +106,14 @@ class CosmosModelRegistry:
         key = model_name_or_version
         versions = self.list(agent_id)
         number = key[1:] if key[:1] in ("v", "V") else key
-        matchers = [lambda v: v.id == key]
-        if number.isdigit():
-            matchers.append(lambda v: v.version == int(number))
-        matchers += [lambda v: v.model_name == key, lambda v: v.deployment_name == key]
-        for matches in matchers:
+        wanted_number = int(number) if number.isdigit() else None
+
+        def matchers(v: ModelVersion) -> tuple[bool, bool, bool, bool]:
+            return (v.id == key, v.version == wanted_number, v.model_name == key, v.deployment_name == key)
+
+        for rank in range(4):  # by id, then number, then model name, then deployment name
             for version in versions:  # newest first, like the SQLite registry
-                if matches(version):
+                if matchers(version)[rank]:
                     return version
         raise _not_found(agent_id, key)
 

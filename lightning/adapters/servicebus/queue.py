@@ -253,9 +253,9 @@ class _ServiceBusErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
-            return False
+            return
         from azure.servicebus.exceptions import (
             MessageAlreadySettled,
             MessageLockLostError,
@@ -278,4 +278,3 @@ class _ServiceBusErrors:
             raise TransientProviderError(
                 f"Service Bus failed on {self.queue!r}: {exc}", provider="servicebus"
             ) from exc
-        return False
