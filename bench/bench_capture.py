@@ -5,7 +5,7 @@ one thread as fast as it can go; the clock stops when ``flush()`` returns, i.e. 
 is committed in SQLite. Reports sustained episodes/s, the caller's cost per ``record()`` (p50/p99 —
 the latency capture adds to a request) and checks nothing was lost or duplicated.
 
-    .venv/bin/python bench/bench_capture.py [--episodes 100000] [--batch-size 1000] [--shape workshop|agent]
+    .venv/bin/python bench/bench_capture.py [--episodes 100000] [--batch-size 500] [--shape workshop|agent]
 
 The last line of output is one JSON object.
 """
@@ -106,7 +106,9 @@ def run(count: int, batch_size: int, shape: str) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument(
+        "--batch-size", type=int, default=500, help="CAPTURE_BATCH_SIZE (default: the setting's)."
+    )
     parser.add_argument("--shape", choices=["workshop", "agent", "both"], default="both")
     args = parser.parse_args()
     shapes = ["workshop", "agent"] if args.shape == "both" else [args.shape]

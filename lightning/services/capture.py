@@ -42,10 +42,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lightning.domain.episode import Episode
 from lightning.domain.redaction import (
+    REDACTED,
     is_secret_field,
     may_contain_sensitive,
     redact_text,
-    redact_value,
     truncate_text,
 )
 
@@ -72,7 +72,9 @@ class CapturePolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    batch_size: int = Field(default=500, ge=1, description="Most episodes per store write.")
+    batch_size: int = Field(
+        default=500, ge=1, description="Episodes per store write (up to 8x that while a backlog drains)."
+    )
     flush_seconds: float = Field(default=0.5, gt=0, description="Longest an episode waits for its batch.")
     max_result_chars: int = Field(default=8000, ge=100, description="Results longer than this (JSON) shrink.")
     max_text_chars: int = Field(
@@ -105,38 +107,59 @@ class CaptureStats(BaseModel):
 # Redaction and truncation (the caller's thread; cheap when there is nothing to do)
 
 
+_BIG_INT = 10**20  # ints below this print in at most 21 characters
+
+
 class _Scan:
-    """What one pass over an episode's values found: its strings, secret-named keys, a JSON size bound."""
+    """What one pass over an episode's values found: anything to redact, and a JSON size bound."""
 
-    __slots__ = ("secret_key", "size", "strings")
+    __slots__ = ("sensitive", "size")
 
-    def __init__(self, strings: list[str]) -> None:
-        self.strings = strings
-        self.secret_key = False
+    def __init__(self) -> None:
+        self.sensitive = False
         self.size = 0  # an upper bound of len(json.dumps(value)), so small values skip the dump
 
 
 def _scan(value: Any, scan: _Scan) -> None:
     kind = type(value)
     if kind is str:
-        scan.strings.append(value)
+        if not scan.sensitive and _may_be_sensitive(value):
+            scan.sensitive = True
         scan.size += 2 * len(value) + 2  # every char escaped at most to two, plus quotes
     elif kind is dict:
-        scan.size += 2
+        size = 2
         for key, item in value.items():
             if type(key) is str:
-                scan.size += 2 * len(key) + 4
-                if _secret_key(key):
-                    scan.secret_key = True
+                size += 2 * len(key) + 4
+                secret = _KEY_CACHE.get(key)
+                if secret is None:
+                    secret = _secret_key(key)
+                if secret:
+                    scan.sensitive = True
             else:
-                scan.size += len(str(key)) + 4
-            _scan(item, scan)
+                size += len(str(key)) + 4
+            # Leaves inline: most nodes are, and a call per leaf is most of the cost.
+            item_kind = type(item)
+            if item_kind is str:
+                size += 2 * len(item) + 2
+                if not scan.sensitive and _may_be_sensitive(item):
+                    scan.sensitive = True
+            elif (
+                item_kind is float
+                or item_kind is bool
+                or item is None
+                or (item_kind is int and -_BIG_INT < item < _BIG_INT)
+            ):
+                size += 25
+            else:
+                _scan(item, scan)
+        scan.size += size
     elif kind is list or kind is tuple:
         scan.size += 2
         for item in value:
             scan.size += 2
             _scan(item, scan)
-    elif value is None or kind is bool or kind is float or (kind is int and -(10**20) < value < 10**20):
+    elif value is None or kind is bool or kind is float or (kind is int and -_BIG_INT < value < _BIG_INT):
         scan.size += 25
     elif isinstance(value, str | Mapping | list | tuple):  # subclasses: rare, take the general path
         _scan(
@@ -151,15 +174,55 @@ def _scan(value: Any, scan: _Scan) -> None:
         scan.size += 2 * len(str(value)) + 2
 
 
+def _redact(value: Any) -> Any:
+    """``redact_value`` with the cached checks above (same result; tested against it)."""
+    kind = type(value)
+    if kind is str:
+        return redact_text(value) if _may_be_sensitive(value) else value
+    if kind is dict or isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            secret = isinstance(item, str | int) and not isinstance(item, bool) and item != ""
+            if secret and isinstance(key, str) and _secret_key(key):
+                out[key] = REDACTED
+                continue
+            out[key] = _redact(item)
+        return out
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        return [_redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+# Tool results repeat the same short strings (months, product names, regions) in every episode;
+# remembering the short strings that hold nothing sensitive makes the common check a set lookup.
+_SHORT = 64
+_HARMLESS: set[str] = set()
 _KEY_CACHE: dict[str, bool] = {}
+_CACHE_LIMIT = 50_000
+
+
+def _may_be_sensitive(text: str) -> bool:
+    if text in _HARMLESS:
+        return False
+    if len(text) > _SHORT:
+        return may_contain_sensitive(text)
+    if may_contain_sensitive(text):
+        return True  # never cached: a secret should not outlive the request in a process-wide cache
+    if len(_HARMLESS) >= _CACHE_LIMIT:
+        _HARMLESS.clear()
+    _HARMLESS.add(text)
+    return False
 
 
 def _secret_key(key: str) -> bool:
     cached = _KEY_CACHE.get(key)
     if cached is None:
         cached = is_secret_field(key)
-        if len(_KEY_CACHE) < 10_000:  # keys repeat across episodes; bound the cache anyway
-            _KEY_CACHE[key] = cached
+        if len(_KEY_CACHE) >= _CACHE_LIMIT:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[key] = cached
     return cached
 
 
@@ -192,36 +255,38 @@ def prepare_episode(episode: Episode, *, max_result_chars: int = 8000, max_text_
     """The episode as it may leave the process: secrets/PII redacted, long values truncated.
 
     The common case (nothing sensitive, nothing too long) returns ``episode`` itself after one
-    cheap scan of all its strings; only episodes that might hold something pay for the patterns.
+    cheap scan of its values; only episodes that might hold something pay for the patterns, and
+    then only the strings that might.
     """
-    scan = _Scan([episode.state.query, episode.response or "", episode.error or ""])
+    scan = _Scan()
     _scan(episode.result, scan)
     result_size = scan.size
+    _scan(episode.state.query, scan)
     _scan(episode.state.context, scan)
     _scan(episode.action.arguments, scan)
     extra = episode.state.__pydantic_extra__ or {}
     if extra:
         _scan(extra, scan)
-    # "|" cannot extend a digit run or form a trigger, so the joined check is exact per string.
-    sensitive = scan.secret_key or may_contain_sensitive("|".join(scan.strings))
+    if episode.response:
+        _scan(episode.response, scan)
+    if episode.error:
+        _scan(episode.error, scan)
     update: dict[str, Any] = {}
-    if sensitive:
+    if scan.sensitive:
         state = episode.state.model_copy(
             update={
-                "query": redact_text(episode.state.query),
-                "context": redact_value(episode.state.context),
-                **{key: redact_value(item) for key, item in extra.items()},
+                "query": _redact(episode.state.query),
+                "context": _redact(episode.state.context),
+                **{key: _redact(item) for key, item in extra.items()},
             }
         )
         update["state"] = state
-        update["action"] = episode.action.model_copy(
-            update={"arguments": redact_value(episode.action.arguments)}
-        )
-        update["result"] = redact_value(episode.result)
+        update["action"] = episode.action.model_copy(update={"arguments": _redact(episode.action.arguments)})
+        update["result"] = _redact(episode.result)
         if episode.response:
-            update["response"] = redact_text(episode.response)
+            update["response"] = _redact(episode.response)
         if episode.error:
-            update["error"] = redact_text(episode.error)
+            update["error"] = _redact(episode.error)
     result = update.get("result", episode.result)
     if result is not None and result_size > max_result_chars:
         shrunk = shrink_result(result, max_result_chars)
@@ -429,7 +494,8 @@ class EpisodeWriter:
         batch: list[Episode] = []
         last = 0
         items = self._items
-        size = self._policy.batch_size
+        # Under a backlog, bigger transactions: far fewer commits per episode when it matters most.
+        size = max(self._policy.batch_size, min(len(items), 8 * self._policy.batch_size))
         deadline = time.monotonic() + self._policy.flush_seconds
         while True:
             while items and len(batch) < size:

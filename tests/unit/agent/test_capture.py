@@ -314,3 +314,27 @@ def test_store_and_disk_both_failing_counts_losses_and_keeps_the_writer_alive(tm
     assert writer.flush()
     writer.close()
     assert [e.id for e in _all(store.inner)] == ["episode-000099"]
+
+
+def test_the_fast_redaction_walk_matches_redact_value() -> None:
+    from lightning.domain.redaction import redact_value
+    from lightning.services.capture import _redact
+
+    corpus = [
+        "plain text, Q4 2025, 2025-10",
+        "write to bob@example.com or call +1 415 555 0100",
+        {
+            "api_key": "abcdef123456",
+            "password": 123456,
+            "token": "",
+            "secret": True,
+            "note": "sk-" + "a" * 30,
+        },
+        {"nested": [{"email": "x@y.io"}, ("tuple", "AKIAABCDEFGHIJKLMNOP")], "n": 3, "none": None},
+        ["Mechanical Keyboard", {"client_secret": "s3cr3t-value"}, 4.5, False],
+        {"Authorization": "Bearer abcdefghijklmnopqrstuvwxyz"},
+        "card 4111 1111 1111 1111 and ssn 123-45-6789",
+    ]
+    for value in corpus:
+        assert _redact(value) == redact_value(value), value
+        assert _redact(value) == redact_value(value), value  # second time through the caches
