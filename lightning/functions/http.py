@@ -81,7 +81,8 @@ class PromoteBody(BaseModel):
 def list_episodes(req: func.HttpRequest) -> Any:
     from lightning.services.episodes import episode_query, list_episodes
 
-    params = parse_model(EpisodeListParams, dict(req.params))
+    # ``code`` is the function key when passed in the query string: the host's, not ours.
+    params = parse_model(EpisodeListParams, {k: v for k, v in req.params.items() if k != "code"})
     query = episode_query(
         agent_id=params.agent_id,
         unlabeled_only=params.unlabeled_only,

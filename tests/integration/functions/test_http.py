@@ -30,7 +30,8 @@ def _error(body: Any) -> dict[str, Any]:
 # --- episodes -------------------------------------------------------------------------------------
 def test_list_episodes_filters_and_limits(seeded: Container) -> None:
     status, body, response = call_http(
-        "list_episodes", http_request("GET", "episodes", params={"agent_id": AGENT, "limit": "3"})
+        "list_episodes",
+        http_request("GET", "episodes", params={"agent_id": AGENT, "limit": "3", "code": "function-key"}),
     )
     assert status == 200
     assert response.mimetype == "application/json"
