@@ -110,21 +110,32 @@ def main() -> None:
         "--batch-size", type=int, default=500, help="CAPTURE_BATCH_SIZE (default: the setting's)."
     )
     parser.add_argument("--shape", choices=["workshop", "agent", "both"], default="both")
+    parser.add_argument("--repeat", type=int, default=3, help="Runs per shape (the median is reported).")
     args = parser.parse_args()
     shapes = ["workshop", "agent"] if args.shape == "both" else [args.shape]
-    runs = [run(args.episodes, args.batch_size, shape) for shape in shapes]
-    for item in runs:
-        print(
-            f"{item['shape']:>8}: {item['episodes_per_second']:,} episodes/s into SQLite "
-            f"(record() p50 {item['record_p50_us']} µs, p99 {item['record_p99_us']} µs, lost {item['lost']})"
-        )
     target = 25_000
-    summary = {
-        "bench": "capture",
-        "target_episodes_per_second": target,
-        "meets_target": all(int(str(r["episodes_per_second"])) >= target for r in runs),
-        "runs": runs,
-    }
+    summary: dict[str, object] = {"bench": "capture", "target_episodes_per_second": target}
+    for shape in shapes:
+        runs = [run(args.episodes, args.batch_size, shape) for _ in range(args.repeat)]
+        rates = sorted(int(str(r["episodes_per_second"])) for r in runs)
+        median = rates[len(rates) // 2]
+        for item in runs:
+            print(
+                f"{shape:>8}: {item['episodes_per_second']:,} episodes/s into SQLite "
+                f"(record() p50 {item['record_p50_us']} µs, p99 {item['record_p99_us']} µs, "
+                f"CPU {item['cpu_us_per_episode']} µs/episode, lost {item['lost']}, load {item['load_average_1m']})"
+            )
+        summary[shape] = {
+            "median_episodes_per_second": median,
+            "best_episodes_per_second": rates[-1],
+            "lost": sum(int(str(r["lost"])) for r in runs),
+            "runs": runs,
+        }
+    # The target is for the workshop's episode shape (a small result, like the capture paths it is
+    # compared with); the agent shape (results of 0.2-1.6 KB) is reported alongside.
+    first = summary[shapes[0]]
+    assert isinstance(first, dict)
+    summary["meets_target"] = shapes[0] == "workshop" and first["median_episodes_per_second"] >= target
     print(json.dumps(summary))
 
 
