@@ -108,7 +108,14 @@ def test_episodes_to_a_rolled_out_model_through_the_function_handlers(
         handler("build_datasets")(timer_request())
         [manifest] = c.datasets.list(agent_id=AGENT)
 
-        # 3. fine-tune-jobs: start, then scheduled polls until the run is terminal.
+        # 3. fine-tune-jobs: start (delivered twice, as Service Bus may), then scheduled polls until
+        #    the run is terminal.
+        [start] = c.queue.receive(FINE_TUNE_JOBS)
+        assert start.body["dataset_name"] == manifest.name
+        _deliver("fine_tune_jobs", start)
+        _deliver("fine_tune_jobs", start.model_copy(update={"delivery_count": 2}))
+        c.queue.complete(start)
+        assert len(c.runs.list(agent_id=AGENT)) == 1  # the duplicate found the same run
         deadline = time.monotonic() + 120
         done: list[ReceivedMessage] = []
         while not done:

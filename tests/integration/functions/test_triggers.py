@@ -169,3 +169,25 @@ def test_fine_tune_done_refuses_bad_messages(
     with pytest.raises(error):
         handler("fine_tune_done")(servicebus_message(body))
     assert app_container.models.list(AGENT) == []
+
+
+def test_fine_tune_done_for_a_failed_run_promotes_nothing(app_container: Container) -> None:
+    from lightning.domain.training import TrainingRun
+
+    run = TrainingRun(
+        id="run-failed-1",
+        agent_id=AGENT,
+        dataset_name="autonomous-agent-v1",
+        dataset_sha256="abc",
+        base_model="local-base",
+        provider="local",
+        idempotency_key="key-failed-1",
+    )
+    app_container.runs.create_or_get(run)
+    app_container.runs.update(app_container.runs.get(run.id).advance("failed", error="bad file"))
+
+    handler("fine_tune_done")(
+        servicebus_message({"run_id": run.id, "agent_id": AGENT, "state": "failed"}, message_id=run.id)
+    )
+
+    assert app_container.models.list(AGENT) == []
