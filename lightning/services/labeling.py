@@ -28,7 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import Episode, Label, check_reward, parse_reward, utcnow
-from lightning.domain.errors import Conflict, InvalidInput, NotFound, TransientProviderError
+from lightning.domain.errors import (
+    ConfigurationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TransientProviderError,
+)
 from lightning.ports.agents import AgentRegistry
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore, LabelWrite
 from lightning.ports.evaluator import Evaluation, Evaluator
@@ -200,6 +206,8 @@ class _Labeler:
         try:
             evaluation = self.evaluator.evaluate(episode, agent)
             label = _auto_label(evaluation, self.labeled_by, self.now)
+        except ConfigurationError:
+            raise  # a misconfigured evaluator fails every episode: stop now, say it once
         except Exception as exc:  # one bad episode (or one judge refusal) must not stop the batch
             logger.info(  # the report carries it; hosts log the summary
                 "evaluator %s failed on episode %s: %s",

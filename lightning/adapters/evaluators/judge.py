@@ -33,6 +33,7 @@ from lightning.ports.evaluator import Evaluation
 logger = logging.getLogger(__name__)
 
 RESULT_KEY = "task_adherence"
+TOKEN_SCOPE = "https://cognitiveservices.azure.com/.default"
 MAX_RESULT_CHARS = 8000
 
 
@@ -174,11 +175,14 @@ class TaskAdherenceJudge:
                 from azure.identity import DefaultAzureCredential
 
                 credential = self._credential = DefaultAzureCredential()
+            self._check_credential(credential)
             config = AzureOpenAIModelConfiguration(
                 azure_endpoint=self._endpoint,
                 azure_deployment=self._deployment,
                 api_version=self._api_version,
             )
+            # It also warns "experimental class" through logging on every construction: known, not news.
+            logging.getLogger("azure.ai.evaluation._common._experimental").setLevel(logging.ERROR)
             evaluator = TaskAdherenceEvaluator(config, credential=credential)
             # The SDK's prompty runner logs each retry and failure with a traceback to a private
             # stdout handler, which would corrupt `--json` output and the CLI's one-line errors.
@@ -189,12 +193,28 @@ class TaskAdherenceJudge:
             self._evaluator = evaluator
         return self._evaluator
 
+    def _check_credential(self, credential: Any) -> None:
+        """Fail the whole run once, in one line, when no Entra ID token can be had (not per episode)."""
+        identity_logger = logging.getLogger("azure.identity")
+        level = identity_logger.level
+        identity_logger.setLevel(logging.CRITICAL)  # it logs the full multi-line chain as a warning
+        try:
+            credential.get_token(TOKEN_SCOPE)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigurationError(
+                f"no Entra ID token for the judge at {self._endpoint}: {first} "
+                "(sign in with `az login`, or give this host a managed identity with the "
+                "Cognitive Services OpenAI User role; unset AZURE_OPENAI_JUDGE_DEPLOYMENT to use the rubric)"
+            ) from exc
+        finally:
+            identity_logger.setLevel(level)
+
     def _call(self, episode: Episode, agent: AgentDefinition) -> dict[str, Any]:
         query, response = conversation(episode, agent)
+        evaluator = self._sdk_evaluator()  # outside the try: a credential problem is not per episode
         try:
-            result = self._sdk_evaluator()(
-                query=query, response=response, tool_definitions=tool_definitions(agent)
-            )
+            result = evaluator(query=query, response=response, tool_definitions=tool_definitions(agent))
         except Exception as exc:
             # azure-ai-evaluation wraps openai errors; classify by the status code when there is one.
             status = _status_code(exc)

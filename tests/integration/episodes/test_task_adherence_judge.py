@@ -157,7 +157,11 @@ def agent() -> AgentDefinition:
 
 
 def test_a_pass_verdict_is_reward_one_with_the_reason_kept(
-    judge: TaskAdherenceJudge, server: JudgeServer, credential: StaticTokenCredential, agent: AgentDefinition
+    judge: TaskAdherenceJudge,
+    server: JudgeServer,
+    credential: StaticTokenCredential,
+    agent: AgentDefinition,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     server.answer(
         {
@@ -189,6 +193,7 @@ def test_a_pass_verdict_is_reward_one_with_the_reason_kept(
     assert "at_risk_customers" in prompt  # the tool result
     assert "You are an analytics agent" in prompt  # the agent's system prompt
     assert request["body"]["response_format"] == {"type": "json_object"}
+    assert capsys.readouterr() == ("", "")  # the SDK's chatter stays out of the CLI's output
 
 
 def test_a_fail_verdict_is_reward_zero(
@@ -304,3 +309,26 @@ def test_status_codes_are_found_through_the_sdk_wrappers() -> None:
     wrapped.__cause__ = throttled  # as `raise WrappedOpenAIError(error=exc) from exc` in the SDK
     assert _status_code(wrapped) == 429
     assert _status_code(ValueError("no status")) is None
+
+
+class FailingCredential:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        raise RuntimeError("no identity here\nsecond line of a long chain")
+
+
+def test_no_token_stops_the_whole_batch_in_one_line(server: JudgeServer) -> None:
+    from lightning.domain.errors import ConfigurationError
+
+    judge = TaskAdherenceJudge(
+        endpoint=server.endpoint,
+        deployment=DEPLOYMENT,
+        api_version="2025-04-01-preview",
+        credential=FailingCredential(),
+    )
+    store = InMemoryEpisodeStore([make_episode(f"e{i}") for i in range(3)])
+    with pytest.raises(ConfigurationError, match="no Entra ID token for the judge") as err:
+        label_batch(store=store, agents=YamlAgentRegistry(), evaluator=judge, agent_id="autonomous-agent")
+    assert "\n" not in str(err.value)
+    assert "az login" in str(err.value)
+    assert server.requests == []  # nothing was sent without a token
+    assert not any(e.labeled for e in store.all())
