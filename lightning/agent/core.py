@@ -94,8 +94,8 @@ class AnalyticsAgent:
                     call.response = choice.content
                     raise InvalidInput(f"the model {model!r} answered without calling a tool")
                 call.action(choice.tool, choice.arguments)
-                for target in (request_span, span):
-                    annotate(target, tool=choice.tool)
+                # On the request and the tool span only: one row per tool call carries ``tool``.
+                annotate(request_span, tool=choice.tool)
                 with tracer().start_as_current_span(f"tool {choice.tool}") as tool_span:
                     annotate(
                         tool_span,

@@ -373,3 +373,21 @@ def test_the_approval_agent_serves_with_its_own_prompt(oracle: OracleChat, tmp_p
     assert oracle.calls[0]["system_prompt"] == approval.system_prompt
     (episode,) = h.episodes()
     assert episode.agent_id == "approval-agent"
+
+
+def test_a_failing_tool_is_an_error_span_with_the_tool_once(
+    harness: tuple[Harness, TestClient], spans: InMemoryExporterHandle
+) -> None:
+    h, client = harness
+    spans.take()
+    h.oracle.scripted["bad period"] = ToolCallChoice(
+        model="m", tool="analyze_churn", arguments={"period": "someday"}
+    )
+    client.post("/message", json=body("bad period"))
+    finished = spans.take()
+    with_tool = [s for s in finished if s.kind == trace.SpanKind.INTERNAL and s.attributes.get("tool")]
+    assert [s.name for s in with_tool] == ["tool analyze_churn"]
+    assert with_tool[0].status.status_code == trace.StatusCode.ERROR
+    (analyze,) = [s for s in finished if s.name == "analyze_query"]
+    assert analyze.status.status_code == trace.StatusCode.ERROR
+    assert analyze.attributes["model_version"] == "local-base"
