@@ -48,7 +48,9 @@ class TrafficResult(BaseModel):
     status: int | None = None
     latency_ms: float
     tool: str | None = None
+    arguments: dict[str, Any] | None = None
     model_version: str | None = None
+    response: str | None = Field(default=None, description="The agent's one-line answer.")
     error: str | None = None
     expected_tool: str | None = None
 
@@ -211,7 +213,9 @@ def send_one(
     return TrafficResult(
         outcome="tool_error" if is_error else "ok",
         tool=answer.get("tool") if isinstance(answer, dict) else None,
+        arguments=answer.get("arguments") if isinstance(answer, dict) else None,
         model_version=answer.get("model_version") if isinstance(answer, dict) else None,
+        response=answer.get("response") if isinstance(answer, dict) else None,
         error=error_text if is_error else None,
         **base,
     )

@@ -80,6 +80,9 @@ def register(app: typer.Typer) -> None:
         ),
         timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for each answer."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        show: bool = typer.Option(
+            False, "--show", help="Print each query and answer, as the workshop's loop does."
+        ),
     ) -> None:
         """Send the workshop's JSON-RPC requests to an agent and summarize the answers."""
         from lightning.agent.traffic import choose_requests, simulate
@@ -89,7 +92,7 @@ def register(app: typer.Typer) -> None:
         requests = choose_requests(queries_file=queries, generate=generate, seed=seed, agent_id=agent_id)
         with progress() as bar:
             task = bar.add_task("Sending", total=len(requests))
-            summary, _ = simulate(
+            summary, results = simulate(
                 agent_url,
                 requests,
                 concurrency=concurrency,
@@ -98,6 +101,13 @@ def register(app: typer.Typer) -> None:
                 context={"user": user} if user else None,
                 on_result=lambda _: bar.advance(task),
             )
+        if show:
+            for result in results:
+                answer = result.error if result.outcome != "ok" else result.response
+                sys.stdout.write(
+                    f"Query: {result.query}\n"
+                    f"Response: {result.tool} {json.dumps(result.arguments or {})} [{result.model_version}] {answer}\n---\n"
+                )
         if as_json:
             print_json(summary)
             return

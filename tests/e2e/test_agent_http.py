@@ -105,11 +105,20 @@ def test_serve_simulate_and_shutdown_flushes_every_episode(
     code = main(["simulate-traffic", "--agent-url", url, "--json"])
     summary = json.loads(capsys.readouterr().out)
     assert (code, summary["sent"], summary["failed"]) == (0, 5, 0)
+    # The workshop's loop printing each query and answer.
+    code = main(["simulate-traffic", "--agent-url", url, "--show", "--concurrency", "1"])
+    shown = capsys.readouterr().out
+    assert code == 0
+    assert (
+        'Query: Analyze customer churn for Q4 2025\nResponse: analyze_churn {"period": "Q4 2025"} [local-base]'
+        in shown
+    )
+    assert shown.count("\n---\n") == 5
     process.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully (the lifespan closes capture), then re-raises SIGTERM.
     assert process.wait(timeout=30) in (0, -signal.SIGTERM)
     episodes = list(Container(get_settings()).episodes.query(EpisodeQuery(agent_id="autonomous-agent")))
-    assert len(episodes) == 45
+    assert len(episodes) == 50
     assert {e.model_version for e in episodes} == {"local-base"}
     assert {e.state.query for e in episodes} >= set(WORKSHOP_QUERIES)
     assert all("contoso" not in json.dumps(e.to_document()) for e in episodes)  # the user's email is redacted
