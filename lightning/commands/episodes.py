@@ -212,6 +212,11 @@ def label_batch(
     relabel: bool = typer.Option(
         False, "--relabel", help="Also re-score auto-labeled episodes (human labels are never touched)."
     ),
+    concurrency: int | None = typer.Option(
+        None,
+        "--concurrency",
+        help="Parallel evaluator calls, 1-64 (default: 8 for the judge, 1 for the rubric).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Auto-label an agent's unlabeled episodes with an evaluator.
@@ -225,7 +230,9 @@ def label_batch(
             "to label one episode by hand use label-episode"
         )
     c = container()
-    policy = labeling.LabelingPolicy(min_score=min_score)
+    if concurrency is not None and not 1 <= concurrency <= 64:
+        raise InvalidInput(f"--concurrency must be between 1 and 64, got {concurrency}")
+    policy = labeling.LabelingPolicy(min_score=min_score, concurrency=concurrency)
     agents = c.agents
     agents.get(agent_id)  # unknown agent: one line listing the registered ones, before any work
     chosen = c.evaluator(evaluator)

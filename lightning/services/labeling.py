@@ -10,7 +10,11 @@ Rules kept here:
   ``human``, and every auto-label write is guarded by the etag read with the episode, so
   a person labeling at the same moment wins the race (the evaluator's write is skipped).
 * One bad episode never stops a batch: its failure is recorded in the report and the
-  batch goes on.
+  batch goes on. A misconfigured evaluator (``ConfigurationError``, e.g. no Entra ID token
+  for the judge) stops it at once, and so do ``max_consecutive_failures`` failures in a row.
+* Slow evaluators (the judge: one HTTP call per episode) are called from a small thread pool
+  (``policy.concurrency``, default the evaluator's ``max_concurrency`` or 1); results are
+  recorded in episode order, so reports and writes are the same as sequential labeling.
 * ``min_score`` never filters what is written: every scored episode gets its reward
   stored (so datasets can choose their own threshold later). It only decides what the
   report counts as *accepted for training* (score ≥ min_score) — the workshop's
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Literal
 
@@ -100,6 +106,18 @@ class LabelingPolicy(BaseModel):
         default=50, ge=1, description="Stop after this many evaluator failures in a row (judge down)."
     )
     labeled_by: str | None = Field(default=None, description="Recorded on labels (default evaluator:NAME).")
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Parallel evaluator calls (default: the evaluator's max_concurrency or 1).",
+    )
+
+    def workers(self, evaluator: Evaluator) -> int:
+        if self.concurrency is not None:
+            return self.concurrency
+        preferred = getattr(evaluator, "max_concurrency", 1)
+        return preferred if isinstance(preferred, int) and preferred >= 1 else 1
 
     @field_validator("min_score")
     @classmethod
@@ -177,9 +195,18 @@ class _Labeler:
     """Scores episodes and writes their labels in chunks, filling one report."""
 
     def __init__(
-        self, *, store: EpisodeStore, evaluator: Evaluator, policy: LabelingPolicy, report: LabelReport
+        self,
+        *,
+        store: EpisodeStore,
+        evaluator: Evaluator,
+        policy: LabelingPolicy,
+        report: LabelReport,
+        pool: Executor | None = None,
     ) -> None:
         self.store = store
+        self.pool = pool
+        self.window: list[tuple[Episode, AgentDefinition]] = []
+        self.window_size = 4 * policy.workers(evaluator)
         self.evaluator = evaluator
         self.policy = policy
         self.report = report
@@ -203,37 +230,62 @@ class _Labeler:
         if episode.human_labeled:
             self.fail(episode.id, "skipped", "labeled by a person; human labels are never overwritten")
             return
+        if self.pool is None:
+            self.record(episode, self.score(episode, agent))
+            return
+        self.window.append((episode, agent))
+        if len(self.window) >= self.window_size:
+            self.drain()
+
+    def score(self, episode: Episode, agent: AgentDefinition) -> Label | Exception:
+        """The label for one episode, or the exception that episode raised (never raised here)."""
         try:
-            evaluation = self.evaluator.evaluate(episode, agent)
-            label = _auto_label(evaluation, self.labeled_by, self.now)
+            return _auto_label(self.evaluator.evaluate(episode, agent), self.labeled_by, self.now)
         except ConfigurationError:
             raise  # a misconfigured evaluator fails every episode: stop now, say it once
         except Exception as exc:  # one bad episode (or one judge refusal) must not stop the batch
+            return exc
+
+    def drain(self) -> None:
+        """Score the waiting window in parallel; record the outcomes in episode order."""
+        window, self.window = self.window, []
+        if not window or self.pool is None:
+            return
+        outcomes = self.pool.map(lambda item: self.score(*item), window)
+        for (episode, _agent), outcome in zip(window, outcomes, strict=True):
+            if self.report.stopped:
+                break  # scored after the stop: left unlabeled, like the rest of the batch
+            self.record(episode, outcome)
+
+    def record(self, episode: Episode, outcome: Label | Exception) -> None:
+        if isinstance(outcome, Exception):
+            reason = _one_line(outcome)
             logger.info(  # the report carries it; hosts log the summary
                 "evaluator %s failed on episode %s: %s",
                 self.evaluator.name,
                 episode.id,
-                _one_line(exc),
+                reason,
                 extra={"episode_id": episode.id, "agent_id": episode.agent_id},
             )
-            self.fail(episode.id, "failed", _one_line(exc))
+            self.fail(episode.id, "failed", reason)
             self.consecutive_failures += 1
             if self.consecutive_failures >= self.policy.max_consecutive_failures:
                 self.report.stopped = (
                     f"stopped after {self.consecutive_failures} failures in a row "
-                    f"(last: {_one_line(exc)}); fix the evaluator and run again"
+                    f"(last: {reason}); fix the evaluator and run again"
                 )
             return
         self.consecutive_failures = 0
         write = LabelWrite(
-            episode_id=episode.id, agent_id=episode.agent_id, label=label, expected_etag=episode.etag
+            episode_id=episode.id, agent_id=episode.agent_id, label=outcome, expected_etag=episode.etag
         )
-        self.pending.append((write, label.score))
+        self.pending.append((write, outcome.score))
         if len(self.pending) >= self.policy.chunk_size:
             self.flush()
 
     def finish(self) -> LabelReport:
         """Write what is pending and the counters into the report."""
+        self.drain()
         self.flush()
         self.report.selected += self.selected
         self.report.labeled += self.labeled
@@ -265,6 +317,13 @@ class _Labeler:
                 self.fail(write.episode_id, "skipped", "no longer in the store")
 
 
+def _pool(policy: LabelingPolicy, evaluator: Evaluator) -> AbstractContextManager[Executor | None]:
+    workers = policy.workers(evaluator)
+    if workers <= 1:
+        return nullcontext()
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labeling")
+
+
 def label_batch(
     *,
     store: EpisodeStore,
@@ -291,17 +350,18 @@ def label_batch(
         evaluator_version=evaluator.version,
         min_score=policy.min_score,
     )
-    labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report)
     query = EpisodeQuery(agent_id=agent_id, labeled=None if relabel else False, limit=limit, order="oldest")
     done = 0
-    for episode in store.query(query):
-        labeler.handle(episode, agent)
-        done += 1
-        if on_progress is not None and done % 100 == 0:
-            on_progress(100)
-        if report.stopped:
-            break
-    labeler.finish()
+    with _pool(policy, evaluator) as pool:
+        labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report, pool=pool)
+        for episode in store.query(query):
+            labeler.handle(episode, agent)
+            done += 1
+            if on_progress is not None and done % 100 == 0:
+                on_progress(100)
+            if report.stopped:
+                break
+        labeler.finish()
     if on_progress is not None and done % 100:
         on_progress(done % 100)
     return report
@@ -333,32 +393,33 @@ def label_new_episodes(
     report = LabelReport(
         evaluator=evaluator.name, evaluator_version=evaluator.version, min_score=policy.min_score
     )
-    labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report)
     known: dict[str, AgentDefinition | None] = {}
-    for episode in episodes:
-        if episode.labeled or episode.human_labeled:
-            continue
-        if episode.etag is None:
-            try:
-                episode = store.get(episode.id, agent_id=episode.agent_id)
-            except NotFound:
+    with _pool(policy, evaluator) as pool:
+        labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report, pool=pool)
+        for episode in episodes:
+            if episode.labeled or episode.human_labeled:
                 continue
-            if episode.labeled:
+            if episode.etag is None:
+                try:
+                    episode = store.get(episode.id, agent_id=episode.agent_id)
+                except NotFound:
+                    continue
+                if episode.labeled:
+                    continue
+            if episode.agent_id not in known:
+                try:
+                    known[episode.agent_id] = agents.get(episode.agent_id)
+                except NotFound:
+                    known[episode.agent_id] = None
+            agent = known[episode.agent_id]
+            if agent is None:
+                labeler.selected += 1
+                labeler.fail(episode.id, "failed", f"agent {episode.agent_id!r} is not registered")
                 continue
-        if episode.agent_id not in known:
-            try:
-                known[episode.agent_id] = agents.get(episode.agent_id)
-            except NotFound:
-                known[episode.agent_id] = None
-        agent = known[episode.agent_id]
-        if agent is None:
-            labeler.selected += 1
-            labeler.fail(episode.id, "failed", f"agent {episode.agent_id!r} is not registered")
-            continue
-        labeler.handle(episode, agent)
-        if report.stopped:
-            break
-    labeler.finish()
+            labeler.handle(episode, agent)
+            if report.stopped:
+                break
+        labeler.finish()
     if report.failed:
         logger.warning("labeling: %d episode(s) failed", report.failed, extra={"count": report.failed})
     if report.stopped:

@@ -376,6 +376,11 @@ def test_label_batch_limit_and_rubric_evaluator(imported: Path, capsys: pytest.C
         (["--agent-id", AGENT, "--auto-label", "--min-score", "nan"], 2, "--min-score"),
         (["--agent-id", AGENT, "--auto-label", "--limit", "0"], 2, "--limit must be at least 1"),
         (["--auto-label"], 2, "--agent-id"),
+        (
+            ["--agent-id", AGENT, "--auto-label", "--concurrency", "0"],
+            2,
+            "--concurrency must be between 1 and 64",
+        ),
     ],
 )
 def test_label_batch_errors(

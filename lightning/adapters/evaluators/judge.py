@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from typing import Any
 
 from lightning.adapters.evaluators.rubric import RubricEvaluator
@@ -135,6 +136,7 @@ class TaskAdherenceJudge:
     """Evaluator port over azure-ai-evaluation's TaskAdherenceEvaluator and an Azure OpenAI judge deployment."""
 
     name = "task_adherence"
+    max_concurrency = 8  # one HTTP call per episode: the labeling service calls it from a small pool
 
     def __init__(
         self,
@@ -149,6 +151,7 @@ class TaskAdherenceJudge:
         self._api_version = api_version
         self._credential = credential
         self._evaluator: Any | None = None
+        self._lock = threading.Lock()  # built once even when the labeling pool calls in parallel
         self._rubric = RubricEvaluator()
         self.version = f"judge:{deployment}:azure-ai-evaluation-{_sdk_version()}"
 
@@ -167,6 +170,10 @@ class TaskAdherenceJudge:
         )
 
     def _sdk_evaluator(self) -> Any:
+        with self._lock:
+            return self._build_sdk_evaluator()
+
+    def _build_sdk_evaluator(self) -> Any:
         if self._evaluator is None:
             from azure.ai.evaluation import AzureOpenAIModelConfiguration, TaskAdherenceEvaluator
 

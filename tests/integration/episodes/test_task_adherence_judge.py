@@ -37,6 +37,9 @@ class JudgeServer:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.answers: list[tuple[int, Any]] = []
+        self.delay = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.lock = threading.Lock()
         server = self
 
@@ -47,6 +50,12 @@ class JudgeServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 with server.lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                if server.delay:
+                    time.sleep(server.delay)
+                with server.lock:
+                    server.in_flight -= 1
                     server.requests.append(
                         {
                             "path": self.path,
@@ -105,6 +114,7 @@ class JudgeServer:
         with self.lock:
             self.requests.clear()
             self.answers.clear()
+            self.max_in_flight = 0
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +342,17 @@ def test_no_token_stops_the_whole_batch_in_one_line(server: JudgeServer) -> None
     assert "az login" in str(err.value)
     assert server.requests == []  # nothing was sent without a token
     assert not any(e.labeled for e in store.all())
+
+
+def test_the_judge_is_called_in_parallel(judge: TaskAdherenceJudge, server: JudgeServer) -> None:
+    store = InMemoryEpisodeStore([make_episode(f"p{i:02d}") for i in range(16)])
+    server.delay = 0.02  # so parallel calls overlap
+    try:
+        report = label_batch(
+            store=store, agents=YamlAgentRegistry(), evaluator=judge, agent_id="autonomous-agent"
+        )
+    finally:
+        server.delay = 0.0
+    assert report.labeled == 16
+    assert len(server.requests) == 16
+    assert server.max_in_flight > 1

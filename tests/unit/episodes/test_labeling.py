@@ -328,3 +328,70 @@ def test_loop_step_raises_when_the_evaluator_is_down_so_the_batch_is_retried(
         )
     assert store.get(ids[0]).labeled  # what it did label before stopping is kept
     assert len(evaluator.seen) == 4
+
+
+class SlowThreadRecordingEvaluator(FixedEvaluator):
+    """Sleeps a little so parallel calls overlap; records which threads called it."""
+
+    def __init__(self, scores: dict[str, float], **kwargs: object) -> None:
+        super().__init__(scores, **kwargs)  # type: ignore[arg-type]
+        self.threads: set[str] = set()
+
+    def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
+        import threading
+        import time
+
+        self.threads.add(threading.current_thread().name)
+        time.sleep(0.005)
+        return super().evaluate(episode, agent)
+
+
+def test_parallel_labeling_gives_the_same_result_as_sequential(agents: YamlAgentRegistry) -> None:
+    outcomes = []
+    for concurrency in (1, 4):
+        store = InMemoryEpisodeStore()
+        ids = fill(store, 23)
+        label_episode(ids[5], 0.2, store=store)
+        evaluator = SlowThreadRecordingEvaluator(
+            {i: (k % 10) / 10 for k, i in enumerate(ids)}, explode={ids[7], ids[8]}
+        )
+        report = label_batch(
+            store=store,
+            agents=agents,
+            evaluator=evaluator,
+            agent_id=AGENT,
+            relabel=True,
+            policy=LabelingPolicy(concurrency=concurrency, min_score=0.5, chunk_size=5),
+        )
+        outcomes.append((report.summary(), sorted((e.id, e.reward) for e in store.all())))
+        assert (len(evaluator.threads) > 1) == (concurrency > 1)
+    (sequential, seq_rewards), (parallel, par_rewards) = outcomes
+    assert seq_rewards == par_rewards
+    assert sequential["failures"] == parallel["failures"]  # same episodes, same order
+    for key in ("selected", "labeled", "skipped", "failed", "accepted", "average_score"):
+        assert sequential[key] == parallel[key]
+
+
+def test_parallel_labeling_stops_on_repeated_failures(agents: YamlAgentRegistry) -> None:
+    store = InMemoryEpisodeStore()
+    ids = fill(store, 40)
+    evaluator = SlowThreadRecordingEvaluator({}, explode=set(ids))
+    report = label_batch(
+        store=store,
+        agents=agents,
+        evaluator=evaluator,
+        agent_id=AGENT,
+        policy=LabelingPolicy(concurrency=4, max_consecutive_failures=5),
+    )
+    assert report.stopped is not None
+    assert report.failed == 5
+    assert not any(e.labeled for e in store.all())
+
+
+def test_the_evaluator_can_suggest_its_concurrency() -> None:
+    class Suggests(FixedEvaluator):
+        max_concurrency = 6
+
+    assert LabelingPolicy().workers(Suggests({})) == 6
+    assert LabelingPolicy(concurrency=2).workers(Suggests({})) == 2
+    assert LabelingPolicy().workers(FixedEvaluator({})) == 1
