@@ -73,9 +73,11 @@ class CosmosEpisodeStore:
         *,
         page_size: int = 200,
         settle_seconds: int = 5,
+        write_concurrency: int = 8,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self._c = container_proxy
+        self._write_concurrency = write_concurrency
         self._page_size = page_size
         self._settle_seconds = settle_seconds
         self._now = now or (lambda: datetime.now(UTC))
@@ -86,23 +88,31 @@ class CosmosEpisodeStore:
 
     # --- writes ------------------------------------------------------------------------------
     def add(self, episodes: Sequence[Episode]) -> int:
-        """Insert-if-absent, one ``create_item`` each (an existing id answers 409 and is left alone)."""
+        """Insert-if-absent, one ``create_item`` each (an existing id answers 409 and is left alone),
+        ``write_concurrency`` at a time: Cosmos has no cross-partition batch, and capture flushes
+        hundreds of episodes at once."""
+        unique: dict[str, Episode] = {}
+        for episode in episodes:
+            unique.setdefault(episode.id, episode)  # the first of an id wins, like a replay
+        batch = list(unique.values())
+        if len(batch) <= 1 or self._write_concurrency <= 1:
+            return sum(self._create(episode) for episode in batch)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(self._write_concurrency, len(batch))) as pool:
+            return sum(pool.map(self._create, batch))
+
+    def _create(self, episode: Episode) -> int:
         from azure.cosmos.exceptions import CosmosHttpResponseError
 
-        seen: set[str] = set()
-        created = 0
-        for episode in episodes:
-            if episode.id in seen:
-                continue
-            seen.add(episode.id)
-            with cosmos_errors("episode", episode.id):
-                try:
-                    self._c.create_item(episode_item(episode))
-                    created += 1
-                except CosmosHttpResponseError as exc:
-                    if status_of(exc) != 409:
-                        raise
-        return created
+        with cosmos_errors("episode", episode.id):
+            try:
+                self._c.create_item(episode_item(episode))
+            except CosmosHttpResponseError as exc:
+                if status_of(exc) != 409:
+                    raise
+                return 0
+        return 1
 
     def _find(self, episode_id: str, agent_id: str | None) -> dict[str, Any] | None:
         with cosmos_errors("episode", episode_id):
