@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lightning.config import Settings, get_settings
 from lightning.domain.errors import ConfigurationError
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from lightning.ports.rollout import AgentRollout
     from lightning.ports.runs import RunStore
     from lightning.ports.tokens import TokenCounter
+    from lightning.services.evaluation import ToolRunner
+    from lightning.services.loop import LoopPolicy, LoopPorts
 
 
 def _build(path: str, settings: Settings, **kwargs: Any) -> Any:  # the port type is declared by the caller
@@ -57,52 +59,69 @@ class Container:
 
     @cached_property
     def episodes(self) -> EpisodeStore:
-        return self._store(
-            "lightning.adapters.sqlite.episodes.SqliteEpisodeStore",
-            "lightning.adapters.cosmos.episodes.CosmosEpisodeStore",
+        return cast(
+            "EpisodeStore",
+            self._store(
+                "lightning.adapters.sqlite.episodes.SqliteEpisodeStore",
+                "lightning.adapters.cosmos.episodes.CosmosEpisodeStore",
+            ),
         )
 
     @cached_property
     def datasets(self) -> DatasetStore:
-        return self._store(
-            "lightning.adapters.sqlite.datasets.SqliteDatasetStore",
-            "lightning.adapters.cosmos.datasets.CosmosDatasetStore",
+        return cast(
+            "DatasetStore",
+            self._store(
+                "lightning.adapters.sqlite.datasets.SqliteDatasetStore",
+                "lightning.adapters.cosmos.datasets.CosmosDatasetStore",
+            ),
         )
 
     @cached_property
     def runs(self) -> RunStore:
-        return self._store(
-            "lightning.adapters.sqlite.runs.SqliteRunStore",
-            "lightning.adapters.cosmos.runs.CosmosRunStore",
+        return cast(
+            "RunStore",
+            self._store(
+                "lightning.adapters.sqlite.runs.SqliteRunStore",
+                "lightning.adapters.cosmos.runs.CosmosRunStore",
+            ),
         )
 
     @cached_property
     def models(self) -> ModelRegistry:
-        return self._store(
-            "lightning.adapters.sqlite.models.SqliteModelRegistry",
-            "lightning.adapters.cosmos.models.CosmosModelRegistry",
+        return cast(
+            "ModelRegistry",
+            self._store(
+                "lightning.adapters.sqlite.models.SqliteModelRegistry",
+                "lightning.adapters.cosmos.models.CosmosModelRegistry",
+            ),
         )
 
     @cached_property
     def cursors(self) -> CursorStore:
         """Local-loop positions; kept in the embedded store even when episodes live in Cosmos."""
-        return _build("lightning.adapters.sqlite.cursors.SqliteCursorStore", self.settings)
+        return cast(
+            "CursorStore", _build("lightning.adapters.sqlite.cursors.SqliteCursorStore", self.settings)
+        )
 
     @cached_property
     def blobs(self) -> BlobStore:
         if self.settings.lightning_blob == "azure":
-            return _build("lightning.adapters.blob.azure.AzureBlobStore", self.settings)
-        return _build("lightning.adapters.blob.local.LocalBlobStore", self.settings)
+            return cast("BlobStore", _build("lightning.adapters.blob.azure.AzureBlobStore", self.settings))
+        return cast("BlobStore", _build("lightning.adapters.blob.local.LocalBlobStore", self.settings))
 
     @cached_property
     def queue(self) -> Queue:
         if self.settings.lightning_queue == "servicebus":
-            return _build("lightning.adapters.servicebus.queue.ServiceBusQueue", self.settings)
-        return _build("lightning.adapters.sqlite.queue.SqliteQueue", self.settings)
+            return cast("Queue", _build("lightning.adapters.servicebus.queue.ServiceBusQueue", self.settings))
+        return cast("Queue", _build("lightning.adapters.sqlite.queue.SqliteQueue", self.settings))
 
     @cached_property
     def agents(self) -> AgentRegistry:
-        return _build("lightning.adapters.registry.yaml_registry.YamlAgentRegistry", self.settings)
+        return cast(
+            "AgentRegistry",
+            _build("lightning.adapters.registry.yaml_registry.YamlAgentRegistry", self.settings),
+        )
 
     def evaluator(self, name: str | None = None) -> Evaluator:
         """``task_adherence`` uses the judge when one is configured, the rubric otherwise; ``rubric`` forces it."""
@@ -115,27 +134,98 @@ class Container:
             )
         judge = self.settings.azure_openai_endpoint and self.settings.azure_openai_judge_deployment
         if name == "task_adherence" and judge:
-            return _build("lightning.adapters.evaluators.judge.TaskAdherenceJudge", self.settings)
-        return _build("lightning.adapters.evaluators.rubric.RubricEvaluator", self.settings)
+            return cast(
+                "Evaluator", _build("lightning.adapters.evaluators.judge.TaskAdherenceJudge", self.settings)
+            )
+        return cast(
+            "Evaluator", _build("lightning.adapters.evaluators.rubric.RubricEvaluator", self.settings)
+        )
 
     @cached_property
     def fine_tuning(self) -> FineTuneProvider:
-        return _build("lightning.adapters.openai.finetune.OpenAIFineTuneProvider", self.settings)
+        return cast(
+            "FineTuneProvider",
+            _build("lightning.adapters.openai.finetune.OpenAIFineTuneProvider", self.settings),
+        )
 
     @cached_property
     def tokens(self) -> TokenCounter:
-        return _build("lightning.adapters.tokens.O200kTokenCounter", self.settings)
+        return cast("TokenCounter", _build("lightning.adapters.tokens.O200kTokenCounter", self.settings))
 
     @cached_property
     def chat(self) -> ChatModel:
-        return _build("lightning.adapters.openai.chat.OpenAIChatModel", self.settings)
+        return cast("ChatModel", _build("lightning.adapters.openai.chat.OpenAIChatModel", self.settings))
 
     @cached_property
     def deployer(self) -> ModelDeployer:
         if self.settings.trainer == "azure-openai":
-            return _build("lightning.adapters.azure_openai.deployments.AzureOpenAIDeployer", self.settings)
-        return _build("lightning.adapters.azure_openai.deployments.ServedAsIsDeployer", self.settings)
+            return cast(
+                "ModelDeployer",
+                _build("lightning.adapters.azure_openai.deployments.AzureOpenAIDeployer", self.settings),
+            )
+        return cast(
+            "ModelDeployer",
+            _build("lightning.adapters.azure_openai.deployments.ServedAsIsDeployer", self.settings),
+        )
 
     @cached_property
     def rollout(self) -> AgentRollout:
-        return _build("lightning.adapters.kubernetes.rollout.KubernetesRollout", self.settings)
+        return cast(
+            "AgentRollout", _build("lightning.adapters.kubernetes.rollout.KubernetesRollout", self.settings)
+        )
+
+    def tool_runner(self) -> ToolRunner | None:
+        """The reference agent's tools, when that package is installed, so evaluations include results."""
+        try:
+            from lightning.agent.tools import run_tool
+        except ImportError:
+            return None
+        return run_tool
+
+    def loop_ports(self, evaluator: str | None = None) -> LoopPorts:
+        """The ports of the loop steps; both hosts (Functions, run-loop) wire them here."""
+        from lightning.services.loop import LoopPorts
+
+        return LoopPorts(
+            episodes=self.episodes,
+            cursors=self.cursors,
+            agents=self.agents,
+            evaluator=self.evaluator(evaluator),
+            datasets=self.datasets,
+            blobs=self.blobs,
+            tokens=self.tokens,
+            queue=self.queue,
+            runs=self.runs,
+            provider=self.fine_tuning,
+            models=self.models,
+            chat=self.chat,
+            deployer=self.deployer,
+            rollout=self.rollout,
+            run_tool=self.tool_runner(),
+        )
+
+
+def loop_policy(
+    settings: Settings, *, poll_seconds: float | None = None, dataset_interval: float | None = None
+) -> LoopPolicy:
+    """The loop's knobs from settings; both hosts read them the same way."""
+    from lightning.services.datasets import DatasetPolicy
+    from lightning.services.labeling import LabelingPolicy
+    from lightning.services.loop import LoopPolicy
+    from lightning.services.promotion import policy_from_settings
+
+    return LoopPolicy(
+        labeling=LabelingPolicy(min_score=settings.dataset_min_reward),
+        datasets=DatasetPolicy(
+            min_episodes=settings.dataset_min_episodes,
+            min_reward=settings.dataset_min_reward,
+            min_hours_between=settings.dataset_min_hours_between,
+            base_model=settings.base_model,
+        ),
+        promotion=policy_from_settings(settings),
+        poll_seconds=poll_seconds if poll_seconds is not None else settings.fine_tune_poll_seconds,
+        default_base_model=settings.base_model or "local-base",
+        dataset_interval_seconds=dataset_interval if dataset_interval is not None else 1800.0,
+        visibility_timeout=settings.queue_visibility_timeout_seconds,
+        work_dir=settings.datasets_dir / ".work",
+    )

@@ -6,57 +6,10 @@ import sys
 
 import typer
 
-from lightning.bootstrap import Container
+from lightning.bootstrap import loop_policy
 from lightning.commands._common import container, print_json
-from lightning.config import Settings
 from lightning.domain.errors import InvalidInput
-from lightning.services.datasets import DatasetPolicy
-from lightning.services.labeling import LabelingPolicy
-from lightning.services.loop import IterationReport, LoopPolicy, LoopPorts, SystemClock, run_loop
-from lightning.services.promotion import policy_from_settings
-
-
-def loop_policy(
-    settings: Settings, *, poll_seconds: float | None = None, dataset_interval: float | None = None
-) -> LoopPolicy:
-    """The loop's knobs from settings (the Functions app reads the same settings)."""
-    return LoopPolicy(
-        labeling=LabelingPolicy(min_score=settings.dataset_min_reward),
-        datasets=DatasetPolicy(
-            min_episodes=settings.dataset_min_episodes,
-            min_reward=settings.dataset_min_reward,
-            min_hours_between=settings.dataset_min_hours_between,
-            base_model=settings.base_model,
-        ),
-        promotion=policy_from_settings(settings),
-        poll_seconds=poll_seconds if poll_seconds is not None else settings.fine_tune_poll_seconds,
-        default_base_model=settings.base_model or "local-base",
-        dataset_interval_seconds=dataset_interval if dataset_interval is not None else 1800.0,
-        visibility_timeout=settings.queue_visibility_timeout_seconds,
-        work_dir=settings.datasets_dir / ".work",
-    )
-
-
-def loop_ports(c: Container, evaluator: str | None = None) -> LoopPorts:
-    from lightning.commands.models import tool_runner
-
-    return LoopPorts(
-        episodes=c.episodes,
-        cursors=c.cursors,
-        agents=c.agents,
-        evaluator=c.evaluator(evaluator),
-        datasets=c.datasets,
-        blobs=c.blobs,
-        tokens=c.tokens,
-        queue=c.queue,
-        runs=c.runs,
-        provider=c.fine_tuning,
-        models=c.models,
-        chat=c.chat,
-        deployer=c.deployer,
-        rollout=c.rollout,
-        run_tool=tool_runner(""),
-    )
+from lightning.services.loop import IterationReport, SystemClock, run_loop
 
 
 def _describe(iteration: int, report: IterationReport) -> str:
@@ -99,7 +52,7 @@ def run_loop_command(
         raise InvalidInput("--interval must be >= 0", field="interval")
     c = container()
     policy = loop_policy(c.settings, poll_seconds=poll_seconds, dataset_interval=dataset_interval)
-    ports = loop_ports(c, evaluator)
+    ports = c.loop_ports(evaluator)
 
     def show(iteration: int, report: IterationReport) -> None:
         if as_json:

@@ -32,21 +32,6 @@ def _user(settings: Settings) -> str:
         return "unknown"
 
 
-def tool_runner(agent_id: str) -> evaluation.ToolRunner | None:
-    """The reference agent's tools (``lightning.agent.tools.run_tool``) when that package is installed,
-    so evaluations score real results; ``None`` (tool choice and arguments only) otherwise."""
-    del agent_id  # both analytics agents share the same five tools
-    try:
-        from lightning.agent.tools import run_tool
-    except ImportError:
-        return None
-
-    def runner(tool: str, arguments: dict[str, Any]) -> Any:
-        return run_tool(tool, arguments)
-
-    return runner
-
-
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
@@ -135,7 +120,7 @@ def promote_model(
         deployer=c.deployer,
         rollout=c.rollout,
         policy=service.policy_from_settings(c.settings),
-        run_tool=tool_runner(agent_id),
+        run_tool=c.tool_runner(),
     )
     if as_json:
         print_json(outcome)
@@ -326,7 +311,7 @@ def evaluate(
         limit=limit,
     )
     evaluator = c.evaluator(evaluator_name)
-    runner = tool_runner(agent_id)
+    runner = c.tool_runner()
     summaries = [
         evaluation.evaluate_model(
             model=model, agent=agent, requests=requests, chat=c.chat, evaluator=evaluator, run_tool=runner

@@ -40,12 +40,10 @@ def use_container(value: Container | None) -> None:
 
 
 def loop_policy() -> LoopPolicy:
-    from lightning.commands.loop import loop_policy as build
+    from lightning.bootstrap import loop_policy as build
 
     return build(container().settings)
 
 
 def loop_ports() -> LoopPorts:
-    from lightning.commands.loop import loop_ports as build
-
-    return build(container())
+    return container().loop_ports()

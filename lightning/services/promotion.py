@@ -656,7 +656,9 @@ class PolicySettings(Protocol):
     k8s_namespace: str
     base_model: str | None
     azure_openai_deployment: str
-    lightning_trainer: str | None
+
+    @property  # read-only, so Settings' narrower Literal type conforms
+    def lightning_trainer(self) -> str | None: ...
 
     @property
     def model_fields_set(self) -> set[str]: ...
