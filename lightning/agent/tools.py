@@ -236,14 +236,48 @@ def _projected_churn(data: SampleData, period: Period) -> dict[str, Any]:
     }
 
 
+class _Aggregates:
+    """Sales summed once per data set: by (month, region) and by (month, product)."""
+
+    def __init__(self, data: SampleData) -> None:
+        self.by_region: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.by_product: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for row in data.sales:
+            cell = self.by_region[(row.month, row.region)]
+            cell[0] += row.revenue
+            cell[1] += row.orders
+            cell[2] += row.units
+            product = self.by_product[(row.month, row.product_id)]
+            product[0] += row.revenue
+            product[1] += row.units
+
+
+_AGGREGATES: dict[int, tuple[SampleData, _Aggregates]] = {}
+
+
+def _aggregates(data: SampleData) -> _Aggregates:
+    # Keyed by identity (hashing the data would touch every row); the data object is kept alive
+    # with its aggregates so its id cannot be reused while the entry exists.
+    entry = _AGGREGATES.get(id(data))
+    if entry is None or entry[0] is not data:
+        if len(_AGGREGATES) > 8:
+            _AGGREGATES.clear()
+        entry = (data, _Aggregates(data))
+        _AGGREGATES[id(data)] = entry
+    return entry[1]
+
+
 def _sales_totals(data: SampleData, region: str, months: list[str]) -> tuple[int, int, int]:
-    wanted = set(months)
+    by_region = _aggregates(data).by_region
+    regions = REGIONS if region == "all" else (region,)
     revenue = orders = units = 0
-    for row in data.sales:
-        if row.month in wanted and (region == "all" or row.region == region):
-            revenue += row.revenue
-            orders += row.orders
-            units += row.units
+    for month in months:
+        for name in regions:
+            cell = by_region.get((month, name))
+            if cell is not None:
+                revenue += cell[0]
+                orders += cell[1]
+                units += cell[2]
     return revenue, orders, units
 
 
@@ -279,11 +313,14 @@ def top_products(data: SampleData, args: TopProductsArgs) -> dict[str, Any]:
     # Rankings are over the trailing twelve months of data.
     last_year, last_month = int(data.last_month[:4]), int(data.last_month[5:])
     window = set(_span(_shift(last_year, last_month, -11), 12))
+    by_product = _aggregates(data).by_product
     totals: dict[str, dict[str, float]] = defaultdict(lambda: {"revenue": 0.0, "units": 0.0})
-    for row in data.sales:
-        if row.month in window:
-            totals[row.product_id]["revenue"] += row.revenue
-            totals[row.product_id]["units"] += row.units
+    for month in window:
+        for product in data.products:
+            cell = by_product.get((month, product.product_id))
+            if cell is not None:
+                totals[product.product_id]["revenue"] += cell[0]
+                totals[product.product_id]["units"] += cell[1]
     ranked: list[dict[str, Any]] = []
     for product in data.products:
         revenue = totals[product.product_id]["revenue"]
@@ -354,8 +391,8 @@ def customer_segments(data: SampleData, args: SegmentsArgs) -> dict[str, Any]:
 
 def sales_forecast(data: SampleData, args: ForecastArgs) -> dict[str, Any]:
     totals: dict[str, int] = defaultdict(int)
-    for row in data.sales:
-        totals[row.month] += row.revenue
+    for (key_month, _), cell in _aggregates(data).by_region.items():
+        totals[key_month] += cell[0]
     months = sorted(totals)
     history = [float(totals[m]) for m in months]
     # Multiplicative seasonality (month-of-year index) on a log-linear trend: simple and explainable.
