@@ -28,6 +28,7 @@ def _describe(iteration: int, report: IterationReport) -> str:
     if jobs:
         parts.append(f"fine-tune messages {jobs}")
     parts.extend(report.promotions)
+    parts.extend(f"retrying: {error}" for error in report.errors)
     return f"pass {iteration}: " + (" | ".join(parts) if parts else "idle")
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lightning.domain.episode import utcnow
+from lightning.domain.errors import TransientProviderError
 from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS, FineTuneDone
 from lightning.ports.agents import AgentRegistry
 from lightning.ports.chat import ChatModel
@@ -94,10 +95,17 @@ class IterationReport(BaseModel):
     fine_tune_messages: list[Settlement] = Field(default_factory=list)
     done_messages: list[Settlement] = Field(default_factory=list)
     promotions: list[str] = Field(default_factory=list, description="One line per promotion outcome.")
+    errors: list[str] = Field(default_factory=list, description="Transient failures; the next pass retries.")
 
     @property
     def busy(self) -> bool:
-        return bool(self.labeled or self.datasets_built or self.fine_tune_messages or self.done_messages)
+        return bool(
+            self.labeled
+            or self.datasets_built
+            or self.fine_tune_messages
+            or self.done_messages
+            or self.errors
+        )
 
 
 def label_changes(ports: LoopPorts, policy: LoopPolicy, report: IterationReport) -> None:
@@ -206,7 +214,15 @@ def run_loop(
         )
         if timer_due:
             last_dataset_check = now
-        report = run_iteration(ports, policy, build_datasets=timer_due, now=now)
+        try:
+            report = run_iteration(ports, policy, build_datasets=timer_due, now=now)
+        except TransientProviderError as exc:
+            # A provider or store hiccup: nothing was lost (the cursor only moves after a batch is
+            # labeled, messages are redelivered), so the next pass simply tries again.
+            logger.warning("loop pass failed, retrying next pass: %s", exc)
+            report = IterationReport(errors=[f"{type(exc).__name__}: {exc}"])
+            if timer_due:
+                last_dataset_check = None
         iterations += 1
         if on_iteration is not None:
             on_iteration(iterations, report)
