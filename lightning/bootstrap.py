@@ -225,6 +225,7 @@ def loop_policy(
         promotion=policy_from_settings(settings),
         poll_seconds=poll_seconds if poll_seconds is not None else settings.fine_tune_poll_seconds,
         default_base_model=settings.base_model or "local-base",
+        default_epochs=settings.training_epochs,
         dataset_interval_seconds=dataset_interval if dataset_interval is not None else 1800.0,
         visibility_timeout=settings.queue_visibility_timeout_seconds,
         work_dir=settings.datasets_dir / ".work",

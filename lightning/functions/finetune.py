@@ -89,7 +89,7 @@ def fine_tune_jobs(message: func.ServiceBusMessage) -> None:
             queue=c.queue,
             poll_seconds=policy.poll_seconds,
             default_base_model=policy.default_base_model,
-            default_epochs=c.settings.training_epochs,
+            default_epochs=policy.default_epochs,
             work_dir=policy.work_dir,
         )
     except Exception as exc:
@@ -110,25 +110,11 @@ def fine_tune_jobs(message: func.ServiceBusMessage) -> None:
 def fine_tune_done(message: func.ServiceBusMessage) -> None:
     from lightning.domain.messages import FineTuneDone
     from lightning.functions._http import parse_model
-    from lightning.services.promotion import promote_and_roll_out
+    from lightning.services.loop import promote_from_message
 
     try:
         done = parse_model(FineTuneDone, message_body(message))
-        ports = loop_ports()
-        outcome = promote_and_roll_out(
-            done,
-            agents=ports.agents,
-            models=ports.models,
-            runs=ports.runs,
-            datasets=ports.datasets,
-            episodes=ports.episodes,
-            chat=ports.chat,
-            evaluator=ports.evaluator,
-            deployer=ports.deployer,
-            rollout=ports.rollout,
-            policy=loop_policy().promotion,
-            run_tool=ports.run_tool,
-        )
+        outcome = promote_from_message(done, loop_ports(), loop_policy().promotion)
     except Exception as exc:
         _log_failure(FINE_TUNE_DONE, message, exc)
         raise

@@ -79,6 +79,7 @@ class LoopPolicy(BaseModel):
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     poll_seconds: float = Field(default=60.0, gt=0, description="Delay before a fine-tune is polled again.")
     default_base_model: str = "local-base"
+    default_epochs: int | None = Field(default=None, description="TRAINING_EPOCHS; None: provider default.")
     dataset_interval_seconds: float = Field(default=1800.0, ge=0, description="The timer's period.")
     change_batch: int = Field(default=1000, ge=1)
     visibility_timeout: float = Field(default=300.0, gt=0)
@@ -162,24 +163,12 @@ def run_iteration(
             queue=ports.queue,
             poll_seconds=policy.poll_seconds,
             default_base_model=policy.default_base_model,
+            default_epochs=policy.default_epochs,
             work_dir=policy.work_dir,
         )
 
     def promote(body: dict[str, Any]) -> object:
-        outcome: PromotionOutcome | None = promote_and_roll_out(
-            FineTuneDone.model_validate(body),
-            agents=ports.agents,
-            models=ports.models,
-            runs=ports.runs,
-            datasets=ports.datasets,
-            episodes=ports.episodes,
-            chat=ports.chat,
-            evaluator=ports.evaluator,
-            deployer=ports.deployer,
-            rollout=ports.rollout,
-            policy=policy.promotion,
-            run_tool=ports.run_tool,
-        )
+        outcome = promote_from_message(FineTuneDone.model_validate(body), ports, policy.promotion)
         if outcome is not None:
             report.promotions.append(f"{outcome.action}: {outcome.message}")
         return outcome
@@ -188,6 +177,26 @@ def run_iteration(
     report.fine_tune_messages = drain(ports.queue, FINE_TUNE_JOBS, fine_tune, visibility_timeout=visibility)
     report.done_messages = drain(ports.queue, FINE_TUNE_DONE, promote, visibility_timeout=visibility)
     return report
+
+
+def promote_from_message(
+    message: FineTuneDone, ports: LoopPorts, policy: PromotionPolicy
+) -> PromotionOutcome | None:
+    """The ``fine-tune-done`` step with the loop's ports (both hosts call it)."""
+    return promote_and_roll_out(
+        message,
+        agents=ports.agents,
+        models=ports.models,
+        runs=ports.runs,
+        datasets=ports.datasets,
+        episodes=ports.episodes,
+        chat=ports.chat,
+        evaluator=ports.evaluator,
+        deployer=ports.deployer,
+        rollout=ports.rollout,
+        policy=policy,
+        run_tool=ports.run_tool,
+    )
 
 
 def fine_tunes_in_flight(runs: RunStore) -> int:

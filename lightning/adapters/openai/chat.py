@@ -18,9 +18,10 @@ from typing import Any, Literal
 import openai
 
 from lightning.adapters.openai.client import make_openai_client
-from lightning.adapters.retry import RetryPolicy, is_transient_status, parse_retry_after
+from lightning.adapters.openai.errors import translate_error
+from lightning.adapters.retry import RetryPolicy
 from lightning.config import Settings
-from lightning.domain.errors import ProviderError, TransientProviderError
+from lightning.domain.errors import ProviderError
 from lightning.ports.chat import ToolCallChoice
 
 ToolChoice = Literal[
@@ -78,46 +79,14 @@ class OpenAIChatModel:
         except openai.OpenAIError as error:
             raise self._translate(error, what) from error
 
-    def _translate(self, error: Exception, what: str) -> Exception:
-        if isinstance(error, openai.APIStatusError):
-            status = error.status_code
-            message = _error_message(error)
-            if is_transient_status(status):
-                return TransientProviderError(
-                    f"{what}: {self.provider} answered HTTP {status}: {message}",
-                    provider=self.provider,
-                    status_code=status,
-                    retry_after=parse_retry_after(dict(error.response.headers)),
-                )
-            hint = (
-                "; check TUNED_MODEL_NAME / the deployment name, or unset USE_TUNED_MODEL"
-                if status == 404
-                else ""
-            )
-            return ProviderError(
-                f"{what}: {self.provider} refused (HTTP {status}): {message}{hint}",
-                provider=self.provider,
-                status_code=status,
-            )
-        if isinstance(error, openai.APITimeoutError):
-            return TransientProviderError(f"{what}: {self.provider} timed out", provider=self.provider)
-        if isinstance(error, openai.APIConnectionError):
-            return TransientProviderError(
-                f"{what}: cannot reach {self.provider} at {self.client.base_url} ({error.__cause__ or error})",
-                provider=self.provider,
-            )
-        return ProviderError(f"{what}: {error}", provider=self.provider)
-
-
-def _error_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return error.message
+    def _translate(self, error: openai.OpenAIError, what: str) -> Exception:
+        return translate_error(
+            error,
+            what=what,
+            provider=self.provider,
+            base_url=self.client.base_url,
+            not_found_hint="; check TUNED_MODEL_NAME / the deployment name, or unset USE_TUNED_MODEL",
+        )
 
 
 def _parse(completion: Any, requested_model: str) -> ToolCallChoice:

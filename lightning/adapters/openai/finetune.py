@@ -28,7 +28,8 @@ import openai
 from openai import OpenAI
 
 from lightning.adapters.openai.client import make_openai_client
-from lightning.adapters.retry import RetryPolicy, is_transient_status, parse_retry_after
+from lightning.adapters.openai.errors import translate_error
+from lightning.adapters.retry import RetryPolicy
 from lightning.config import Settings
 from lightning.domain.errors import NotFound, ProviderError, TransientProviderError
 from lightning.domain.training import Hyperparameters, RunEvent, RunMetrics, epoch_of
@@ -77,30 +78,8 @@ class OpenAIFineTuneProvider:
         return cls(client, name=settings.trainer, retry=retry, file_poll_interval=file_poll_interval)
 
     # --- error translation + retries --------------------------------------------------------
-    def _translate(self, error: Exception, what: str) -> Exception:
-        if isinstance(error, openai.APIStatusError):
-            status = error.status_code
-            message = _error_message(error)
-            if is_transient_status(status):
-                return TransientProviderError(
-                    f"{what}: {self.name} answered HTTP {status}: {message}",
-                    provider=self.name,
-                    status_code=status,
-                    retry_after=parse_retry_after(dict(error.response.headers)),
-                )
-            return ProviderError(
-                f"{what}: {self.name} refused (HTTP {status}): {message}",
-                provider=self.name,
-                status_code=status,
-            )
-        if isinstance(error, openai.APITimeoutError):
-            return TransientProviderError(f"{what}: {self.name} timed out", provider=self.name)
-        if isinstance(error, openai.APIConnectionError):
-            return TransientProviderError(
-                f"{what}: cannot reach {self.name} at {self.client.base_url} ({error.__cause__ or error})",
-                provider=self.name,
-            )
-        return error
+    def _translate(self, error: openai.OpenAIError, what: str) -> Exception:
+        return translate_error(error, what=what, provider=self.name, base_url=self.client.base_url)
 
     def _once(self, fn: Callable[[], T], what: str) -> T:
         try:
@@ -327,17 +306,6 @@ class OpenAIFineTuneProvider:
             events=events or [],
             metrics=metrics,
         )
-
-
-def _error_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return error.message
 
 
 def _timestamp(value: Any) -> datetime | None:
