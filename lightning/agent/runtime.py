@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from lightning.adapters.net import bind_listening_socket
 from lightning.agent.core import AnalyticsAgent
 from lightning.agent.models import ModelSelector
 from lightning.agent.telemetry import configure_telemetry
@@ -80,21 +81,7 @@ def ensure_model_server(settings: Settings) -> Any | None:
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket, or a one-line ``ConfigurationError`` when the port is taken."""
-    # IPPROTO_TCP explicitly: asyncio then sets TCP_NODELAY on accepted sockets; without it every
-    # keep-alive response can wait ~40 ms for a delayed ACK.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); is another agent running? pass --port"
-        ) from None
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
+    return bind_listening_socket(host, port, what="agent")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -24,25 +24,8 @@ from lightning.adapters.modelserver.app import (
     ServerState,
     create_app,
 )
+from lightning.adapters.net import bind_listening_socket
 from lightning.domain.errors import ConfigurationError
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP,
-    # and without it every keep-alive response waits ~40 ms for a delayed ACK (Nagle).
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); is another server running? pass --port"
-        ) from None
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
 
 
 def _open_state(data_dir: Path, max_file_bytes: int, sock: socket.socket) -> ServerState:
@@ -102,7 +85,7 @@ def start_server(
     ready_timeout: float = 15.0,
 ) -> RunningServer:
     """Run the server in a daemon thread; returns once it accepts requests."""
-    sock = _bind(host, port)
+    sock = bind_listening_socket(host, port, what="model server")
     state = _open_state(data_dir, max_file_bytes, sock)
     state.max_json_bytes = max_json_bytes
     actual_port = sock.getsockname()[1]
@@ -130,7 +113,7 @@ def serve(
     on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Run the server in the foreground until Ctrl+C / SIGTERM; ``on_listening(base_url)`` once bound."""
-    sock = _bind(host, port)
+    sock = bind_listening_socket(host, port, what="model server")
     state = _open_state(data_dir, max_file_bytes, sock)
     if on_listening is not None:
         on_listening(f"http://{host}:{sock.getsockname()[1]}/v1")
