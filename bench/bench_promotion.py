@@ -87,9 +87,8 @@ def bench_gate(n: int = 2000) -> dict[str, float]:
         "gate_requests_per_s": round(len(requests) / (time.perf_counter() - started), 1),
     }
     try:
-        from lightning.adapters.openai.chat import OpenAIChatModel
-
         from lightning.adapters.modelserver.server import start_server
+        from lightning.adapters.openai.chat import OpenAIChatModel
     except ImportError:
         return figures
     with tempfile.TemporaryDirectory() as data_dir:
