@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(BIN)/python -m lightning.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --check --no-cache .
 	$(BIN)/mypy lightning/domain lightning/ports lightning/services
 	$(BIN)/lint-imports
 
