@@ -12,7 +12,6 @@ adapter passes the same queue contract), blobs are the local folder store.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,12 +19,11 @@ from typing import Any
 import pytest
 
 from lightning.adapters.modelserver.server import RunningServer
-from lightning.agent.queries import generate_queries
 from lightning.bootstrap import Container
-from lightning.domain.episode import Action, Episode, State
 from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS
 from lightning.ports.episodes import EpisodeQuery
 from lightning.ports.queue import ReceivedMessage
+from tests.e2e.traffic import captured_episodes
 from tests.integration.functions.harness import (
     document_list,
     handler,
@@ -39,28 +37,6 @@ pytestmark = [pytest.mark.cosmos, pytest.mark.slow]
 
 AGENT = "autonomous-agent"
 NS = "mcp-agents"
-
-
-def _captured(n: int, *, seed: int, wrong_share: float) -> list[Episode]:
-    rng = random.Random(seed)
-    tools = ["analyze_churn", "sales_report", "top_products", "customer_segments", "sales_forecast"]
-    episodes = []
-    for index, sample in enumerate(generate_queries(n, seed=seed)):
-        tool, arguments = sample.tool, dict(sample.arguments)
-        if rng.random() < wrong_share:
-            tool = rng.choice([name for name in tools if name != sample.tool])
-            arguments = {}
-        episodes.append(
-            Episode(
-                id=f"chain-{seed}-{index}",
-                agent_id=AGENT,
-                state=State(query=sample.query),
-                action=Action(tool=tool, arguments=arguments),
-                result={"note": "tool output"},
-                model_version="local-base",
-            )
-        )
-    return episodes
 
 
 def _deliver(name: str, message: ReceivedMessage) -> None:
@@ -93,7 +69,7 @@ def test_episodes_to_a_rolled_out_model_through_the_function_handlers(
 ) -> None:
     c = azure_host
     assert c.settings.lightning_store == "cosmos"
-    c.episodes.add(_captured(240, seed=5, wrong_share=0.3))
+    c.episodes.add(captured_episodes(240, seed=5, wrong_share=0.3, prefix="chain"))
 
     with run_on(c):
         # 1. Change feed: the documents as Cosmos holds them (with _etag), in two deliveries.

@@ -7,44 +7,18 @@ the openai SDK), driven by the ``run-loop`` command as a user runs it.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
 
 from lightning.adapters.modelserver.server import RunningServer
-from lightning.agent.queries import generate_queries
 from lightning.bootstrap import Container
 from lightning.cli import main
 from lightning.config import get_settings
-from lightning.domain.episode import Action, Episode, State
 from lightning.ports.episodes import EpisodeQuery
+from tests.e2e.traffic import captured_episodes
 
 AGENT = "autonomous-agent"
-
-
-def _captured_episodes(n: int, *, seed: int, wrong_share: float) -> list[Episode]:
-    """Episodes as the agent captures them: mostly the right tool call, some wrong ones."""
-    rng = random.Random(seed)
-    tools = ["analyze_churn", "sales_report", "top_products", "customer_segments", "sales_forecast"]
-    episodes = []
-    for index, sample in enumerate(generate_queries(n, seed=seed)):
-        tool, arguments = sample.tool, dict(sample.arguments)
-        if rng.random() < wrong_share:
-            tool = rng.choice([name for name in tools if name != sample.tool])
-            arguments = {}
-        episodes.append(
-            Episode(
-                id=f"loop-{seed}-{index}",
-                agent_id=AGENT,
-                state=State(query=sample.query),
-                action=Action(tool=tool, arguments=arguments),
-                result={"note": "tool output"},
-                model_version="local-base",
-                latency_ms=12.0,
-            )
-        )
-    return episodes
 
 
 @pytest.fixture
@@ -59,7 +33,7 @@ def loop_env(use_model_server: RunningServer, monkeypatch: pytest.MonkeyPatch) -
 def test_run_loop_takes_captured_episodes_to_an_active_model(
     loop_env: Container, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    loop_env.episodes.add(_captured_episodes(240, seed=5, wrong_share=0.3))
+    loop_env.episodes.add(captured_episodes(240, seed=5, wrong_share=0.3, prefix="loop"))
 
     code = main(["run-loop", "--until-idle", "--interval", "0.2", "--max-iterations", "200", "--json"])
 
