@@ -38,9 +38,9 @@ def _bindings() -> Any:
             return module
     except (ImportError, OSError):
         pass
-    from bpe_openai import _bindings as module
+    from bpe_openai import _bindings
 
-    return module
+    return _bindings
 
 
 def _backend(encoding: str) -> Any:

@@ -93,7 +93,7 @@ def build_dataset(
         agent_id=agent_id,
         name=name,
         min_reward=min_reward,
-        output_format=output_format,  # type: ignore[arg-type]
+        output_format=output_format,
         validation_split=validation_split,
         max_examples=max_examples,
         since=parse_datetime(since, flag="--since"),

@@ -74,10 +74,11 @@ class AzureOpenAIDeployer:
             credential = DefaultAzureCredential()
         endpoint = settings.azure_management_endpoint.rstrip("/")
         client_kwargs.setdefault("credential_scopes", [f"{endpoint}/.default"])  # sovereign clouds too
+        assert settings.azure_subscription_id  # checked above
+        assert settings.azure_resource_group
         client = CognitiveServicesManagementClient(
             credential, settings.azure_subscription_id, base_url=endpoint, **client_kwargs
         )
-        assert settings.azure_resource_group
         assert settings.azure_openai_account
         return cls(
             client=client,

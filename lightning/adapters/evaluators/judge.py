@@ -190,7 +190,7 @@ class TaskAdherenceJudge:
             )
             # It also warns "experimental class" through logging on every construction: known, not news.
             logging.getLogger("azure.ai.evaluation._common._experimental").setLevel(logging.ERROR)
-            evaluator = TaskAdherenceEvaluator(config, credential=credential)
+            evaluator = TaskAdherenceEvaluator(config, credential=credential)  # type: ignore[no-untyped-call]
             # The SDK's prompty runner logs each retry and failure with a traceback to a private
             # stdout handler, which would corrupt `--json` output and the CLI's one-line errors.
             # We report failures ourselves (per episode, in the labeling report), so silence it.

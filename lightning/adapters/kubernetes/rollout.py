@@ -109,9 +109,11 @@ class KubernetesRollout:
         if settings.k8s_api_server:
             configuration.host = settings.k8s_api_server.rstrip("/")
         elif kubeconfig.is_file():
-            k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig), client_configuration=configuration
+            )
         elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             return LocalRollout()
         if settings.k8s_use_aks_token:
@@ -121,7 +123,7 @@ class KubernetesRollout:
                 credential = DefaultAzureCredential()
             hook = _aks_token_hook(credential)
             hook(configuration)  # a first token now: a credential problem shows before any patch
-            configuration.refresh_api_key_hook = hook
+            configuration.refresh_api_key_hook = hook  # type: ignore[assignment]
         return cls(
             api_client=k8s.ApiClient(configuration),
             timeout=settings.rollout_timeout_seconds,
