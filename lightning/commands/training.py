@@ -137,19 +137,22 @@ def get_training_status(
 ) -> None:
     """Progress, losses and ETA of a fine-tuning job; the result model once it succeeded."""
     c = container()
+    shown: object = None
     while True:
         status = service.training_status(job_id, runs=c.runs, provider=c.fine_tuning)
+        lines = status_lines(status)
         if as_json and watch:
             sys.stdout.write(json.dumps(status.model_dump(mode="json")) + "\n")
         elif as_json:
             print_json(status)
-        else:
-            print_block(status_lines(status))
+        elif lines != shown:  # --watch prints a block only when something in it changed
+            if shown is not None:
+                sys.stdout.write("\n")
+            print_block(lines)
+            shown = lines
         sys.stdout.flush()
         if not watch or status.terminal:
             break
-        if not as_json:
-            sys.stdout.write("\n")
         time.sleep(interval)
     if watch and status.status in {"failed", "cancelled"}:
         raise typer.Exit(1)
