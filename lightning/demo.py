@@ -180,7 +180,7 @@ def main() -> int:
         )  # fmt: skip
         job_id = _field(started, "Job ID")
         run(["get-training-status", "--job-id", job_id, "--watch", "--interval", "1"])
-        tuned = _field(run(["get-training-status", "--job-id", job_id]), "Fine-tuned Model")
+        tuned = _field(run(["get-training-status", "--job-id", job_id], quiet=True), "Fine-tuned Model")
 
         _banner("4.7 Promote (gate: tuned vs base on held-out requests) and roll out")
         run(["promote-model", "--agent-id", AGENT, "--model-name", tuned, "--mark-active"])
