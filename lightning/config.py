@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # --- Kubernetes rollout ------------------------------------------------------------------
     k8s_namespace: str = "mcp-agents"
     k8s_api_server: str | None = Field(default=None, description="Override the API server URL.")
+    k8s_ca_cert_data: str | None = Field(
+        default=None,
+        description="Base64 PEM of the API server's CA (kubeconfig's certificate-authority-data), with K8S_API_SERVER.",
+    )
     kubeconfig: Path | None = None
     k8s_use_aks_token: bool = Field(default=False, description="Authenticate with an Entra ID token for AKS.")
     rollout_timeout_seconds: float = Field(default=600.0, gt=0)

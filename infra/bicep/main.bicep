@@ -44,6 +44,9 @@ param openAiJudgeDeploymentName string = ''
 @description('API server URL of the existing AKS cluster that runs the agents, e.g. https://<cluster>.hcp.<region>.azmk8s.io:443.')
 param k8sApiServer string
 
+@description('Base64 PEM of the AKS cluster CA (certificate-authority-data of `az aks get-credentials`): the API server is served with it.')
+param k8sCaCertData string
+
 @description('Kubernetes namespace of the agents.')
 param k8sNamespace string = 'mcp-agents'
 
@@ -592,6 +595,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'K8S_API_SERVER'
           value: k8sApiServer
+        }
+        {
+          name: 'K8S_CA_CERT_DATA'
+          value: k8sCaCertData
         }
         {
           name: 'K8S_USE_AKS_TOKEN'

@@ -24,8 +24,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 _PATH = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/?]+)$")
@@ -387,10 +389,20 @@ class _Server(ThreadingHTTPServer):
     state: KubernetesApiStandIn
 
 
-def start(host: str = "127.0.0.1", port: int = 0) -> tuple[_Server, KubernetesApiStandIn, str]:
-    """Start the stand-in in a background thread; returns (server, state, base URL)."""
+def start(
+    host: str = "127.0.0.1", port: int = 0, *, tls: tuple[Path, Path] | None = None
+) -> tuple[_Server, KubernetesApiStandIn, str]:
+    """Start the stand-in in a background thread; returns (server, state, base URL).
+
+    ``tls=(cert_file, key_file)`` serves HTTPS, as an AKS API server does with its own cluster CA."""
     state = KubernetesApiStandIn()
     server = _Server((host, port), _Handler)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     server.state = state
     threading.Thread(target=server.serve_forever, name="kubernetes-api-standin", daemon=True).start()
-    return server, state, f"http://{host}:{server.server_address[1]}"
+    return server, state, f"{scheme}://{host}:{server.server_address[1]}"

@@ -24,9 +24,12 @@ the local agent follows the model registry's active version, so there is nothing
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,9 +40,17 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from lightning.config import Settings
-from lightning.domain.errors import Conflict, LightningError, NotFound, ProviderError, TransientProviderError
+from lightning.domain.errors import (
+    ConfigurationError,
+    Conflict,
+    LightningError,
+    NotFound,
+    ProviderError,
+    TransientProviderError,
+)
 from lightning.ports.rollout import AgentRollout, RolloutResult
 
 logger = logging.getLogger(__name__)
@@ -81,6 +92,21 @@ def _aks_token_hook(credential: Any) -> Callable[[k8s.Configuration], None]:
     return refresh
 
 
+def _ca_file(data: str) -> str:
+    """Write a base64 PEM CA bundle to a private temp file (the client takes a path)."""
+    try:
+        pem = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigurationError(
+            "K8S_CA_CERT_DATA must be base64 PEM (kubeconfig's certificate-authority-data)"
+        ) from None
+    if b"BEGIN CERTIFICATE" not in pem:
+        raise ConfigurationError("K8S_CA_CERT_DATA does not hold a PEM certificate")
+    with tempfile.NamedTemporaryFile("wb", prefix="k8s-ca-", suffix=".pem", delete=False) as handle:
+        handle.write(pem)
+    return handle.name
+
+
 class KubernetesRollout:
     """The AgentRollout port on the apps/v1 Deployments API (official ``kubernetes`` client)."""
 
@@ -108,6 +134,9 @@ class KubernetesRollout:
         kubeconfig = settings.kubeconfig or Path(os.path.expanduser("~/.kube/config"))
         if settings.k8s_api_server:
             configuration.host = settings.k8s_api_server.rstrip("/")
+            if settings.k8s_ca_cert_data:
+                # AKS serves its API with the cluster's own CA, which no public bundle holds.
+                configuration.ssl_ca_cert = _ca_file(settings.k8s_ca_cert_data)
         elif kubeconfig.is_file():
             k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=str(kubeconfig), client_configuration=configuration
@@ -259,7 +288,14 @@ class KubernetesRollout:
             status_code=exc.status,
         )
 
-    def _unreachable(self, exc: Exception) -> TransientProviderError:
+    def _unreachable(self, exc: Exception) -> ProviderError:
+        if isinstance(getattr(exc, "reason", None), Urllib3SSLError):
+            # Not transient: retrying will not make an untrusted certificate trusted.
+            return ProviderError(
+                f"TLS verification of the Kubernetes API at {self.host} failed ({exc.reason}); set "  # type: ignore[attr-defined]
+                "K8S_CA_CERT_DATA to the cluster CA (kubeconfig's certificate-authority-data) or use a kubeconfig",
+                provider="kubernetes",
+            )
         return TransientProviderError(
             f"cannot reach the Kubernetes API at {self.host} ({type(exc).__name__}); check K8S_API_SERVER, "
             "KUBECONFIG or the cluster's network",
