@@ -63,6 +63,24 @@ class CosmosRunStore:
         with cosmos_errors("training run", ident):
             return find_one(self._c, f"c.doc_type = 'run' AND {where}", params)
 
+    def _claim(self, claim: dict[str, Any]) -> dict[str, Any] | None:
+        """Create a claim item; None when it is ours, else the claim already held (``{}`` if it vanished)."""
+        from azure.cosmos.exceptions import CosmosHttpResponseError
+
+        try:
+            self._c.create_item(claim)
+        except CosmosHttpResponseError as exc:
+            if status_of(exc) != 409:
+                raise
+            held = find_one(
+                self._c,
+                "c.id = @id AND c.agent_id = @agent_id",
+                [{"name": "@id", "value": claim["id"]}, {"name": "@agent_id", "value": claim["agent_id"]}],
+                partition_key=claim["agent_id"],
+            )
+            return held or {}
+        return None
+
     def create_or_get(self, run: TrainingRun) -> tuple[TrainingRun, bool]:
         from azure.cosmos.exceptions import CosmosHttpResponseError
 
@@ -73,18 +91,9 @@ class CosmosRunStore:
             "run_id": run.id,
         }
         with cosmos_errors("training run", run.id):
-            try:
-                self._c.create_item(claim)
-            except CosmosHttpResponseError as exc:
-                if status_of(exc) != 409:
-                    raise
-                held = find_one(
-                    self._c,
-                    "c.id = @id AND c.agent_id = @agent_id",
-                    [{"name": "@id", "value": claim["id"]}, {"name": "@agent_id", "value": run.agent_id}],
-                    partition_key=run.agent_id,
-                )
-                run_id = str(held["run_id"]) if held else run.id
+            held = self._claim(claim)
+            if held is not None:
+                run_id = str(held.get("run_id") or run.id)
                 existing = self._find("c.id = @id", [{"name": "@id", "value": run_id}], run_id)
                 if existing is not None:
                     return _run(existing), False
@@ -117,28 +126,16 @@ class CosmosRunStore:
 
     def _claim_job(self, run: TrainingRun) -> None:
         """Make ``run.job_id`` belong to ``run`` alone (a ``job-<id>`` item in the agent's partition)."""
-        from azure.cosmos.exceptions import CosmosHttpResponseError
-
         if run.job_id is None or (run.id, run.job_id) in self._claimed_jobs:
             return
         claim = {"id": f"job-{run.job_id}", "agent_id": run.agent_id, "doc_type": "job_key", "run_id": run.id}
         with cosmos_errors("training job", run.job_id):
-            try:
-                self._c.create_item(claim)
-            except CosmosHttpResponseError as exc:
-                if status_of(exc) != 409:
-                    raise
-                held = find_one(
-                    self._c,
-                    "c.id = @id AND c.agent_id = @agent_id",
-                    [{"name": "@id", "value": claim["id"]}, {"name": "@agent_id", "value": run.agent_id}],
-                    partition_key=run.agent_id,
+            held = self._claim(claim)
+            if held is not None and held.get("run_id") != run.id:
+                raise Conflict(
+                    f"job {run.job_id} already belongs to training run {held.get('run_id')}",
+                    ident=run.job_id,
                 )
-                if held is not None and held.get("run_id") != run.id:
-                    raise Conflict(
-                        f"job {run.job_id} already belongs to training run {held.get('run_id')}",
-                        ident=run.job_id,
-                    ) from exc
         self._claimed_jobs.add((run.id, run.job_id))
 
     def update(self, run: TrainingRun) -> TrainingRun:
