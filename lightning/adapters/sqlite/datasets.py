@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 from typing import Any
 
-from lightning.adapters.sqlite.db import SqliteDatabase, shared_database
-from lightning.config import Settings
+from lightning.adapters.sqlite.db import SqliteComponent
 from lightning.domain.dataset import DatasetManifest
 from lightning.domain.episode import format_timestamp
 from lightning.domain.errors import Conflict, NotFound
@@ -57,21 +55,11 @@ def _from_row(row: sqlite3.Row | tuple[Any, ...]) -> DatasetManifest:
     return manifest
 
 
-class SqliteDatasetStore:
+class SqliteDatasetStore(SqliteComponent):
     """DatasetStore over one SQLite file (``settings.sqlite_path``)."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
-        db.migrate(COMPONENT, MIGRATIONS)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SqliteDatasetStore:
-        return cls(shared_database(settings.sqlite_path))
-
-    @classmethod
-    def at(cls, path: Path | str) -> SqliteDatasetStore:
-        """A store on ``path`` (tests, benchmarks)."""
-        return cls(shared_database(path))
+    component = COMPONENT
+    migrations = MIGRATIONS
 
     def find(self, name: str) -> DatasetManifest | None:
         row = (

@@ -12,6 +12,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Self
+
+if TYPE_CHECKING:
+    from lightning.config import Settings
 
 _SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -109,3 +113,23 @@ def shared_database(path: Path | str) -> SqliteDatabase:
         if db is None:
             db = _databases[key] = SqliteDatabase(key)
         return db
+
+
+class SqliteComponent:
+    """Base of the stores that keep one component (their own tables and migrations) in the main file."""
+
+    component: ClassVar[str]
+    migrations: ClassVar[Sequence[str]]
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        db.migrate(self.component, self.migrations)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(shared_database(settings.sqlite_path))
+
+    @classmethod
+    def at(cls, path: Path | str) -> Self:
+        """A store on ``path`` (tests, benchmarks)."""
+        return cls(shared_database(path))

@@ -23,11 +23,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from lightning.adapters.sqlite.db import SqliteDatabase, shared_database
-from lightning.config import Settings
+from lightning.adapters.sqlite.db import SqliteComponent
 from lightning.domain.episode import Episode, Label, as_utc
 from lightning.domain.errors import Conflict, NotFound
 from lightning.ports.episodes import ChangeBatch, EpisodeQuery, LabelWrite, LabelWriteOutcome
@@ -89,21 +87,11 @@ def _row_to_episode(row: sqlite3.Row | tuple[Any, ...]) -> Episode:
     return Episode.model_validate_json(text)
 
 
-class SqliteEpisodeStore:
+class SqliteEpisodeStore(SqliteComponent):
     """EpisodeStore over one SQLite file (``settings.sqlite_path``)."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
-        db.migrate(COMPONENT, MIGRATIONS)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SqliteEpisodeStore:
-        return cls(shared_database(settings.sqlite_path))
-
-    @classmethod
-    def at(cls, path: Path | str) -> SqliteEpisodeStore:
-        """A store on ``path`` (tests, benchmarks)."""
-        return cls(shared_database(path))
+    component = COMPONENT
+    migrations = MIGRATIONS
 
     # --- writes ------------------------------------------------------------------------------
     @staticmethod

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from lightning.adapters.sqlite.db import SqliteDatabase, shared_database
-from lightning.config import Settings
+from lightning.adapters.sqlite.db import SqliteComponent
 from lightning.domain.episode import utcnow
 from lightning.domain.errors import Conflict, NotFound
 from lightning.domain.model import ModelVersion
@@ -45,16 +44,11 @@ def _not_found(agent_id: str, key: str) -> NotFound:
     )
 
 
-class SqliteModelRegistry:
+class SqliteModelRegistry(SqliteComponent):
     """Model versions in SQLite; one active per agent guaranteed by a partial unique index."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
-        self.db = db
-        self.db.migrate(COMPONENT, MIGRATIONS)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SqliteModelRegistry:
-        return cls(shared_database(settings.sqlite_path))
+    component = COMPONENT
+    migrations = MIGRATIONS
 
     @staticmethod
     def _load(row: sqlite3.Row) -> ModelVersion:
@@ -62,7 +56,7 @@ class SqliteModelRegistry:
         return version.model_copy(update={"etag": str(row["row_version"]), "active": bool(row["active"])})
 
     def register(self, version: ModelVersion) -> tuple[ModelVersion, bool]:
-        with self.db.transaction() as tx:
+        with self._db.transaction() as tx:
             row = tx.execute(
                 "SELECT * FROM model_versions WHERE agent_id = ? AND model_name = ?",
                 (version.agent_id, version.model_name),
@@ -94,7 +88,7 @@ class SqliteModelRegistry:
 
     def get(self, agent_id: str, model_name_or_version: str) -> ModelVersion:
         key = model_name_or_version
-        conn = self.db.connection()
+        conn = self._db.connection()
         queries: list[tuple[str, tuple[object, ...]]] = [("id = ?", (key,))]
         number = key[1:] if key[:1] in ("v", "V") else key
         if number.isdigit():
@@ -111,7 +105,7 @@ class SqliteModelRegistry:
 
     def list(self, agent_id: str) -> list[ModelVersion]:
         rows = (
-            self.db.connection()
+            self._db.connection()
             .execute("SELECT * FROM model_versions WHERE agent_id = ? ORDER BY version DESC", (agent_id,))
             .fetchall()
         )
@@ -119,14 +113,14 @@ class SqliteModelRegistry:
 
     def active(self, agent_id: str) -> ModelVersion | None:
         row = (
-            self.db.connection()
+            self._db.connection()
             .execute("SELECT * FROM model_versions WHERE agent_id = ? AND active = 1", (agent_id,))
             .fetchone()
         )
         return self._load(row) if row is not None else None
 
     def update(self, version: ModelVersion) -> ModelVersion:
-        with self.db.transaction() as tx:
+        with self._db.transaction() as tx:
             row = tx.execute("SELECT row_version FROM model_versions WHERE id = ?", (version.id,)).fetchone()
             if row is None:
                 raise NotFound("model version", version.id)
@@ -161,7 +155,7 @@ class SqliteModelRegistry:
         if target.active:
             return target
         now = utcnow()
-        with self.db.transaction() as tx:
+        with self._db.transaction() as tx:
             # Retire the current active one first: the partial unique index would refuse two at once.
             for row in tx.execute(
                 "SELECT * FROM model_versions WHERE agent_id = ? AND active = 1", (agent_id,)
@@ -192,7 +186,7 @@ class SqliteModelRegistry:
 
     def next_version(self, agent_id: str) -> int:
         row = (
-            self.db.connection()
+            self._db.connection()
             .execute("SELECT MAX(version) FROM model_versions WHERE agent_id = ?", (agent_id,))
             .fetchone()
         )

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from lightning.adapters.sqlite.db import SqliteDatabase, shared_database
-from lightning.config import Settings
+from lightning.adapters.sqlite.db import SqliteComponent
 from lightning.domain.errors import Conflict, NotFound
 from lightning.domain.training import TrainingRun
 
@@ -34,16 +33,11 @@ MIGRATIONS = [
 ]
 
 
-class SqliteRunStore:
+class SqliteRunStore(SqliteComponent):
     """Training runs in SQLite; optimistic concurrency through a row version."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
-        self.db = db
-        self.db.migrate(COMPONENT, MIGRATIONS)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SqliteRunStore:
-        return cls(shared_database(settings.sqlite_path))
+    component = COMPONENT
+    migrations = MIGRATIONS
 
     @staticmethod
     def _load(row: sqlite3.Row) -> TrainingRun:
@@ -51,7 +45,7 @@ class SqliteRunStore:
         return run.model_copy(update={"etag": str(row["version"])})
 
     def create_or_get(self, run: TrainingRun) -> tuple[TrainingRun, bool]:
-        with self.db.transaction() as tx:
+        with self._db.transaction() as tx:
             row = tx.execute(
                 "SELECT * FROM training_runs WHERE idempotency_key = ?", (run.idempotency_key,)
             ).fetchone()
@@ -76,14 +70,16 @@ class SqliteRunStore:
         return run.model_copy(update={"etag": "1"}), True
 
     def get(self, run_id: str) -> TrainingRun:
-        row = self.db.connection().execute("SELECT * FROM training_runs WHERE id = ?", (run_id,)).fetchone()
+        row = self._db.connection().execute("SELECT * FROM training_runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise NotFound("training run", run_id, "list runs with list-training-runs")
         return self._load(row)
 
     def get_by_job_id(self, job_id: str) -> TrainingRun:
         row = (
-            self.db.connection().execute("SELECT * FROM training_runs WHERE job_id = ?", (job_id,)).fetchone()
+            self._db.connection()
+            .execute("SELECT * FROM training_runs WHERE job_id = ?", (job_id,))
+            .fetchone()
         )
         if row is None:
             raise NotFound("training job", job_id, "list runs with list-training-runs")
@@ -91,14 +87,14 @@ class SqliteRunStore:
 
     def find_by_key(self, idempotency_key: str) -> TrainingRun | None:
         row = (
-            self.db.connection()
+            self._db.connection()
             .execute("SELECT * FROM training_runs WHERE idempotency_key = ?", (idempotency_key,))
             .fetchone()
         )
         return None if row is None else self._load(row)
 
     def update(self, run: TrainingRun) -> TrainingRun:
-        with self.db.transaction() as tx:
+        with self._db.transaction() as tx:
             row = tx.execute("SELECT version FROM training_runs WHERE id = ?", (run.id,)).fetchone()
             if row is None:
                 raise NotFound("training run", run.id)
@@ -121,7 +117,7 @@ class SqliteRunStore:
         return run.model_copy(update={"etag": str(version + 1)})
 
     def list(self, *, agent_id: str | None = None, limit: int = 50) -> list[TrainingRun]:
-        conn = self.db.connection()
+        conn = self._db.connection()
         if agent_id is None:
             rows = conn.execute(
                 "SELECT * FROM training_runs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
