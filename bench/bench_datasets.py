@@ -149,10 +149,14 @@ def child(db: Path, home: Path) -> None:
     """Runs in the measured process: one build, figures on stdout."""
     t0 = time.perf_counter()
     from lightning.adapters.blob.local import LocalBlobStore
+    from lightning.adapters.files.writer import LocalDatasetWriter
     from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
     from lightning.adapters.sqlite.datasets import SqliteDatasetStore
+    from lightning.adapters.sqlite.db import SqliteDatabase
     from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
+    from lightning.adapters.sqlite.queue import SqliteQueue
     from lightning.adapters.tokens import O200kTokenCounter
+    from lightning.ports.bundles import DatasetPorts
     from lightning.services.datasets import BuildRequest, build_dataset
 
     tokens = O200kTokenCounter()
@@ -162,12 +166,15 @@ def child(db: Path, home: Path) -> None:
     started = time.perf_counter()
     outcome = build_dataset(
         BuildRequest(agent_id=AGENT, name="bench", validation_split=0.1, base_model="gpt-4o-mini"),
-        episodes=SqliteEpisodeStore.at(db),
-        datasets=SqliteDatasetStore.at(db),
-        blobs=LocalBlobStore(home / "datasets"),
-        agents=YamlAgentRegistry(),
-        tokens=tokens,
-        work_dir=home / "datasets" / ".work",
+        DatasetPorts(
+            agents=YamlAgentRegistry(),
+            episodes=SqliteEpisodeStore.at(db),
+            datasets=SqliteDatasetStore.at(db),
+            blobs=LocalBlobStore(home / "datasets"),
+            tokens=tokens,
+            writer=LocalDatasetWriter(root=home / "datasets" / ".work"),
+            queue=SqliteQueue(SqliteDatabase(db)),
+        ),
     )
     seconds = time.perf_counter() - started
     cpu = os.times()

@@ -30,8 +30,9 @@ from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.adapters.sqlite.db import SqliteDatabase
 from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
 from lightning.domain.episode import Episode
+from lightning.ports.bundles import LabelingPorts
 from lightning.services.episodes import episode_query, list_episodes
-from lightning.services.labeling import LabelingPolicy, label_batch
+from lightning.services.labeling import LabelBatchRequest, LabelingPolicy, label_batch
 
 AGENTS = ("autonomous-agent", "approval-agent")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -164,12 +165,9 @@ def main() -> int:
     to_label = args.label if args.label is not None else args.episodes // 2
     began, cpu = time.perf_counter(), time.process_time()
     report = label_batch(
-        store=store,
-        agents=YamlAgentRegistry(),
-        evaluator=RubricEvaluator(),
-        agent_id=AGENTS[0],
-        limit=to_label,
-        policy=LabelingPolicy(min_score=0.7),
+        LabelBatchRequest(agent_id=AGENTS[0], limit=to_label),
+        LabelingPorts(episodes=store, agents=YamlAgentRegistry(), evaluator=RubricEvaluator()),
+        LabelingPolicy(min_score=0.7),
     )
     label_seconds = time.perf_counter() - began
     label_cpu = time.process_time() - cpu

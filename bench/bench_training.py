@@ -25,9 +25,11 @@ from lightning.adapters.openai.finetune import OpenAIFineTuneProvider
 from lightning.adapters.retry import RetryPolicy
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
 from lightning.adapters.sqlite.db import SqliteDatabase
+from lightning.adapters.sqlite.queue import SqliteQueue
 from lightning.adapters.sqlite.runs import SqliteRunStore
 from lightning.config import get_settings
 from lightning.domain.training import Hyperparameters, TrainingRun
+from lightning.ports.bundles import TrainingPorts
 from lightning.services.training import StartTraining, poll_training, start_training
 from tests.integration.training.conftest import store_dataset
 from tests.integration.training.ft_server import FineTuneServer, Step
@@ -98,10 +100,13 @@ def bench_provider(root: Path, polls: int) -> dict[str, float]:
                 base_model="local-base",
                 hyperparameters=Hyperparameters(n_epochs=3),
             ),
-            runs=runs,
-            datasets=SqliteDatasetStore.from_settings(settings),
-            blobs=LocalBlobStore.from_settings(settings),
-            provider=provider,
+            TrainingPorts(
+                runs=runs,
+                datasets=SqliteDatasetStore.from_settings(settings),
+                blobs=LocalBlobStore.from_settings(settings),
+                provider=provider,
+                queue=SqliteQueue.from_settings(settings),
+            ),
         ).run
         start_ms = (time.perf_counter() - t) * 1000
         timings = []

@@ -17,6 +17,13 @@ from lightning.domain.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from lightning.ports.agents import AgentRegistry
+    from lightning.ports.bundles import (
+        DatasetPorts,
+        LabelingPorts,
+        LoopPorts,
+        PromotionPorts,
+        TrainingPorts,
+    )
     from lightning.ports.chat import ChatModel
     from lightning.ports.cursors import CursorStore
     from lightning.ports.datasets import BlobStore, DatasetStore
@@ -29,8 +36,11 @@ if TYPE_CHECKING:
     from lightning.ports.rollout import AgentRollout
     from lightning.ports.runs import RunStore
     from lightning.ports.tokens import TokenCounter
-    from lightning.services.evaluation import ToolRunner
-    from lightning.services.loop import LoopPolicy, LoopPorts
+    from lightning.ports.tools import ToolRunner
+    from lightning.ports.writer import DatasetWriter
+    from lightning.services.loop import LoopPolicy
+    from lightning.services.promotion import PromotionPolicy
+    from lightning.services.training import TrainingPolicy
 
 
 def _build(path: str, settings: Settings, **kwargs: Any) -> Any:  # the port type is declared by the caller
@@ -123,8 +133,9 @@ class Container:
             _build("lightning.adapters.registry.yaml_registry.YamlAgentRegistry", self.settings),
         )
 
-    def evaluator(self, name: str | None = None) -> Evaluator:
-        """``task_adherence`` uses the judge when one is configured, the rubric otherwise; ``rubric`` forces it."""
+    def evaluator(self, name: str | None = None, *, concurrency: int | None = None) -> Evaluator:
+        """``task_adherence`` uses the judge when one is configured, the rubric otherwise; ``rubric`` forces it.
+        ``concurrency`` bounds the judge's parallel calls (default 8; the rubric runs inline)."""
         name = name or self.settings.lightning_evaluator
         if name not in {"task_adherence", "rubric"}:
             from lightning.domain.errors import InvalidInput
@@ -134,8 +145,10 @@ class Container:
             )
         judge = self.settings.azure_openai_endpoint and self.settings.azure_openai_judge_deployment
         if name == "task_adherence" and judge:
+            options = {"max_concurrency": concurrency} if concurrency is not None else {}
             return cast(
-                "Evaluator", _build("lightning.adapters.evaluators.judge.TaskAdherenceJudge", self.settings)
+                "Evaluator",
+                _build("lightning.adapters.evaluators.judge.TaskAdherenceJudge", self.settings, **options),
             )
         return cast(
             "Evaluator", _build("lightning.adapters.evaluators.rubric.RubricEvaluator", self.settings)
@@ -182,27 +195,108 @@ class Container:
             return None
         return run_tool
 
-    def loop_ports(self, evaluator: str | None = None) -> LoopPorts:
-        """The ports of the loop steps; both hosts (Functions, run-loop) wire them here."""
-        from lightning.services.loop import LoopPorts
+    @cached_property
+    def writer(self) -> DatasetWriter:
+        from lightning.adapters.files.writer import LocalDatasetWriter
 
-        return LoopPorts(
+        return LocalDatasetWriter(root=self.settings.datasets_dir / ".work")
+
+    # --- port bundles: each use case's ports, written once ---------------------------------------
+    def labeling_ports(
+        self, evaluator: str | None = None, *, concurrency: int | None = None
+    ) -> LabelingPorts:
+        from lightning.ports.bundles import LabelingPorts
+
+        return LabelingPorts(
             episodes=self.episodes,
-            cursors=self.cursors,
             agents=self.agents,
-            evaluator=self.evaluator(evaluator),
+            evaluator=self.evaluator(evaluator, concurrency=concurrency),
+        )
+
+    def dataset_ports(self) -> DatasetPorts:
+        from lightning.ports.bundles import DatasetPorts
+
+        return DatasetPorts(
+            agents=self.agents,
+            episodes=self.episodes,
             datasets=self.datasets,
             blobs=self.blobs,
             tokens=self.tokens,
+            writer=self.writer,
             queue=self.queue,
+        )
+
+    def training_ports(self) -> TrainingPorts:
+        from lightning.ports.bundles import TrainingPorts
+
+        return TrainingPorts(
             runs=self.runs,
+            datasets=self.datasets,
+            blobs=self.blobs,
             provider=self.fine_tuning,
+            queue=self.queue,
+        )
+
+    def promotion_ports(self, evaluator: str | None = None) -> PromotionPorts:
+        from lightning.ports.bundles import PromotionPorts
+
+        return PromotionPorts(
+            agents=self.agents,
             models=self.models,
+            runs=self.runs,
+            datasets=self.datasets,
+            episodes=self.episodes,
             chat=self.chat,
+            evaluator=self.evaluator(evaluator),
             deployer=self.deployer,
             rollout=self.rollout,
             run_tool=self.tool_runner(),
         )
+
+    def loop_ports(self, evaluator: str | None = None) -> LoopPorts:
+        """The ports of the loop steps; both hosts (Functions, run-loop) wire them here."""
+        from lightning.ports.bundles import LoopPorts
+
+        return LoopPorts(
+            labeling=self.labeling_ports(evaluator),
+            datasets=self.dataset_ports(),
+            training=self.training_ports(),
+            promotion=self.promotion_ports(evaluator),
+            cursors=self.cursors,
+        )
+
+
+# --- policies: settings become policies here, and only here ---------------------------------------
+def promotion_policy(settings: Settings) -> PromotionPolicy:
+    """Tolerance, recent episodes, the base model agents fall back to (``AZURE_OPENAI_DEPLOYMENT`` on
+    Azure, ``BASE_MODEL`` otherwise), rollout on/off, and ``K8S_NAMESPACE`` when it was set explicitly
+    (else each agent definition's namespace)."""
+    from lightning.services.promotion import PromotionPolicy
+
+    base = (
+        settings.azure_openai_deployment
+        if settings.lightning_trainer == "azure-openai"
+        else settings.base_model or "local-base"
+    )
+    return PromotionPolicy(
+        tolerance=settings.promotion_tolerance,
+        recent_episodes=settings.gate_recent_episodes,
+        min_reward=settings.dataset_min_reward,
+        base_model=base,
+        rollout_enabled=settings.rollout_enabled,
+        namespace=settings.k8s_namespace if "k8s_namespace" in settings.model_fields_set else None,
+    )
+
+
+def training_policy(settings: Settings, *, poll_seconds: float | None = None) -> TrainingPolicy:
+    from lightning.services.training import TrainingPolicy
+
+    return TrainingPolicy(
+        poll_seconds=poll_seconds if poll_seconds is not None else settings.fine_tune_poll_seconds,
+        default_base_model=settings.base_model or "local-base",
+        default_epochs=settings.training_epochs,
+        work_dir=settings.datasets_dir / ".work",
+    )
 
 
 def loop_policy(
@@ -212,7 +306,6 @@ def loop_policy(
     from lightning.services.datasets import DatasetPolicy
     from lightning.services.labeling import LabelingPolicy
     from lightning.services.loop import LoopPolicy
-    from lightning.services.promotion import policy_from_settings
 
     return LoopPolicy(
         labeling=LabelingPolicy(min_score=settings.dataset_min_reward),
@@ -222,11 +315,8 @@ def loop_policy(
             min_hours_between=settings.dataset_min_hours_between,
             base_model=settings.base_model,
         ),
-        promotion=policy_from_settings(settings),
-        poll_seconds=poll_seconds if poll_seconds is not None else settings.fine_tune_poll_seconds,
-        default_base_model=settings.base_model or "local-base",
-        default_epochs=settings.training_epochs,
+        training=training_policy(settings, poll_seconds=poll_seconds),
+        promotion=promotion_policy(settings),
         dataset_interval_seconds=dataset_interval if dataset_interval is not None else 1800.0,
         visibility_timeout=settings.queue_visibility_timeout_seconds,
-        work_dir=settings.datasets_dir / ".work",
     )

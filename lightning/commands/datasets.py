@@ -87,8 +87,8 @@ def build_dataset(
         raise InvalidInput(f"--output-format must be jsonl or dpo, got {output_format!r}")
     if output_dir is not None:
         _check_writable(output_dir, "--output-dir")
-    ports = container()
-    settings = ports.settings
+    c = container()
+    settings = c.settings
     request = dataset_service.BuildRequest(
         agent_id=agent_id,
         name=name,
@@ -103,19 +103,9 @@ def build_dataset(
         overwrite=overwrite,
         max_tool_result_chars=settings.capture_max_result_chars,
     )
-    from lightning.adapters.tokens import O200kTokenCounter  # the tokenizer loads only for builds
-
+    ports = c.dataset_ports()
     with _progress_bar() as advance:
-        outcome = dataset_service.build_dataset(
-            request,
-            episodes=ports.episodes,
-            datasets=ports.datasets,
-            blobs=ports.blobs,
-            agents=ports.agents,
-            tokens=O200kTokenCounter.from_settings(settings),
-            work_dir=settings.datasets_dir / ".work",
-            progress=advance,
-        )
+        outcome = dataset_service.build_dataset(request, ports, progress=advance)
     copies = _copy_files(outcome.manifest, output_dir, ports.blobs) if output_dir is not None else {}
     if as_json:
         data = dataset_service.summary(outcome.manifest)

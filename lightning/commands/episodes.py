@@ -232,21 +232,13 @@ def label_batch(
     c = container()
     if concurrency is not None and not 1 <= concurrency <= 64:
         raise InvalidInput(f"--concurrency must be between 1 and 64, got {concurrency}")
-    policy = labeling.LabelingPolicy(min_score=min_score, concurrency=concurrency)
-    agents = c.agents
-    agents.get(agent_id)  # unknown agent: one line listing the registered ones, before any work
-    chosen = c.evaluator(evaluator)
+    request = labeling.LabelBatchRequest(agent_id=agent_id, limit=limit, relabel=relabel)
+    c.agents.get(agent_id)  # unknown agent: one line listing the registered ones, before any work
+    ports = c.labeling_ports(evaluator, concurrency=concurrency)
     total = labeling.labels_needed(c.episodes, agent_id=agent_id, limit=limit, relabel=relabel)
     with _progress_bar(f"Labeling {agent_id}", total) as advance:
         report = labeling.label_batch(
-            store=c.episodes,
-            agents=agents,
-            evaluator=chosen,
-            agent_id=agent_id,
-            limit=limit,
-            policy=policy,
-            relabel=relabel,
-            on_progress=advance,
+            request, ports, labeling.LabelingPolicy(min_score=min_score), on_progress=advance
         )
     if as_json:
         print_json(report.summary())

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from lightning.bootstrap import promotion_policy
 from lightning.commands._common import container, print_block, print_json, print_table
 from lightning.config import Settings
 from lightning.domain.errors import InvalidInput
@@ -108,20 +109,7 @@ def promote_model(
         dry_run=dry_run,
         promoted_by=_user(c.settings),
     )
-    outcome = service.promote_model(
-        request,
-        agents=c.agents,
-        models=c.models,
-        runs=c.runs,
-        datasets=c.datasets,
-        episodes=c.episodes,
-        chat=c.chat,
-        evaluator=c.evaluator(),
-        deployer=c.deployer,
-        rollout=c.rollout,
-        policy=service.policy_from_settings(c.settings),
-        run_tool=c.tool_runner(),
-    )
+    outcome = service.promote_model(request, c.promotion_ports(), promotion_policy(c.settings))
     if as_json:
         print_json(outcome)
     else:
@@ -194,15 +182,9 @@ def rollback(
 ) -> None:
     """Return the agent to the previous version (or --to VERSION; the base model when there is none)."""
     c = container()
-    policy = service.policy_from_settings(c.settings)
+    policy = promotion_policy(c.settings)
     outcome = service.rollback(
-        agent_id=agent_id,
-        to=to,
-        agents=c.agents,
-        models=c.models,
-        rollout=c.rollout,
-        policy=policy,
-        by=_user(c.settings),
+        service.RollbackRequest(agent_id=agent_id, to=to, by=_user(c.settings)), c.promotion_ports(), policy
     )
     if as_json:
         print_json(outcome)

@@ -13,6 +13,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from lightning.bootstrap import training_policy
 from lightning.commands._common import container, format_int, print_block, print_json, print_table
 from lightning.domain.errors import InvalidInput, ProviderError
 from lightning.domain.training import Hyperparameters, TrainingRun
@@ -109,9 +110,7 @@ def start_training(
         use_validation=validation,
         restart=restart,
     )
-    result = service.start_training(
-        request, runs=c.runs, datasets=c.datasets, blobs=c.blobs, provider=c.fine_tuning
-    )
+    result = service.start_training(request, c.training_ports(), training_policy(c.settings))
     run = result.run
     if not result.created:
         print(

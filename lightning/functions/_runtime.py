@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lightning.bootstrap import Container
-    from lightning.services.loop import LoopPolicy, LoopPorts
+    from lightning.ports.bundles import LoopPorts
+    from lightning.services.loop import LoopPolicy
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -26,20 +26,9 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 def build_datasets(timer: func.TimerRequest) -> None:
     from lightning.services.datasets import build_datasets_when_ready
 
-    c = container()
-    policy = loop_policy()
     if timer.past_due:
         logger.info("dataset timer is past due; running now")
-    report = build_datasets_when_ready(
-        agents=c.agents,
-        episodes=c.episodes,
-        datasets=c.datasets,
-        blobs=c.blobs,
-        queue=c.queue,
-        tokens=c.tokens,
-        policy=policy.datasets,
-        work_dir=policy.work_dir,
-    )
+    report = build_datasets_when_ready(container().dataset_ports(), loop_policy().datasets)
     logger.info(
         "dataset timer: built %s, queued %s, skipped %s",
         [m.name for m in report.built],

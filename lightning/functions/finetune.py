@@ -28,7 +28,7 @@ import azure.functions as func
 
 from lightning.domain.errors import InvalidInput, NotFound
 from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS
-from lightning.functions._runtime import container, loop_policy, loop_ports
+from lightning.functions._runtime import loop_policy, loop_ports
 
 logger = logging.getLogger(__name__)
 
@@ -74,24 +74,10 @@ def _log_failure(queue: str, message: func.ServiceBusMessage, exc: Exception) ->
     arg_name="message", queue_name=FINE_TUNE_JOBS, connection="SERVICEBUS_CONNECTION"
 )
 def fine_tune_jobs(message: func.ServiceBusMessage) -> None:
-    from lightning.services.training import start_or_poll_fine_tune
+    from lightning.services.loop import fine_tune_from_message
 
     try:
-        body = message_body(message)
-        c = container()
-        policy = loop_policy()
-        step = start_or_poll_fine_tune(
-            body,
-            runs=c.runs,
-            datasets=c.datasets,
-            blobs=c.blobs,
-            provider=c.fine_tuning,
-            queue=c.queue,
-            poll_seconds=policy.poll_seconds,
-            default_base_model=policy.default_base_model,
-            default_epochs=policy.default_epochs,
-            work_dir=policy.work_dir,
-        )
+        step = fine_tune_from_message(message_body(message), loop_ports(), loop_policy())
     except Exception as exc:
         _log_failure(FINE_TUNE_JOBS, message, exc)
         raise
@@ -114,7 +100,7 @@ def fine_tune_done(message: func.ServiceBusMessage) -> None:
 
     try:
         done = parse_model(FineTuneDone, message_body(message))
-        outcome = promote_from_message(done, loop_ports(), loop_policy().promotion)
+        outcome = promote_from_message(done, loop_ports(), loop_policy())
     except Exception as exc:
         _log_failure(FINE_TUNE_DONE, message, exc)
         raise

@@ -131,20 +131,12 @@ def label_episode(req: func.HttpRequest) -> Any:
 @bp.route(route="label-batch", methods=["POST"])
 @json_endpoint
 def label_batch(req: func.HttpRequest) -> Any:
-    from lightning.services.labeling import LabelingPolicy, label_batch
+    from lightning.services.labeling import LabelBatchRequest, LabelingPolicy, label_batch
 
     body = parse_body(req, LabelBatchBody)
-    c = container()
-    report = label_batch(
-        store=c.episodes,
-        agents=c.agents,
-        evaluator=c.evaluator(body.evaluator),
-        agent_id=body.agent_id,
-        limit=body.limit,
-        policy=LabelingPolicy(min_score=body.min_score),
-        relabel=body.relabel,
-    )
-    return report.summary()
+    request = LabelBatchRequest(agent_id=body.agent_id, limit=body.limit, relabel=body.relabel)
+    ports = container().labeling_ports(body.evaluator)
+    return label_batch(request, ports, LabelingPolicy(min_score=body.min_score)).summary()
 
 
 @bp.route(route="datasets/{name}", methods=["GET"])
@@ -178,23 +170,4 @@ def promote_model(req: func.HttpRequest) -> Any:
         dry_run=body.dry_run,
         promoted_by=_caller(req),
     )
-    ports = loop_ports_for_promotion()
-    return promote_model(request, policy=loop_policy().promotion, **ports)
-
-
-def loop_ports_for_promotion() -> dict[str, Any]:
-    from lightning.functions._runtime import loop_ports
-
-    ports = loop_ports()
-    return {
-        "agents": ports.agents,
-        "models": ports.models,
-        "runs": ports.runs,
-        "datasets": ports.datasets,
-        "episodes": ports.episodes,
-        "chat": ports.chat,
-        "evaluator": ports.evaluator,
-        "deployer": ports.deployer,
-        "rollout": ports.rollout,
-        "run_tool": ports.run_tool,
-    }
+    return promote_model(request, container().promotion_ports(), loop_policy().promotion)

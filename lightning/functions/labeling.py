@@ -51,14 +51,7 @@ def label_changed_episodes(documents: func.DocumentList) -> None:
         episodes.append(episode.model_copy(update={"etag": data.get("_etag")}))
     if not episodes:
         return
-    c = container()
-    report = label_new_episodes(
-        episodes,
-        store=c.episodes,
-        agents=c.agents,
-        evaluator=c.evaluator(),
-        policy=loop_policy().labeling,
-    )
+    report = label_new_episodes(episodes, container().labeling_ports(), loop_policy().labeling)
     logger.info(
         "change feed: %d document(s), labeled %d, skipped %d, failed %d",
         len(documents),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,9 +28,18 @@ class Evaluation(BaseModel):
 
 
 class Evaluator(Protocol):
-    """Scores one episode. May raise for that episode (bad data, provider refusal): callers isolate it."""
+    """Scores episodes. ``evaluate`` may raise for that episode (bad data, provider refusal): callers
+    isolate it. Errors are ``LightningError``s: ``TransientProviderError`` (429/5xx/timeouts, with
+    ``retry_after`` when the provider said), ``ProviderError`` (refused or unreadable for good),
+    ``ConfigurationError`` (fails every episode: no credential, no deployment)."""
 
     name: str
     version: str
 
     def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation: ...
+
+    def evaluate_many(self, items: Sequence[tuple[Episode, AgentDefinition]]) -> list[Evaluation | Exception]:
+        """Score ``items`` (as concurrently as the evaluator allows: the rubric inline, a judge with a
+        bounded pool); one outcome per item, in order — an item's failure is its exception, returned,
+        not raised. Only ``ConfigurationError`` is raised (it would fail every item)."""
+        ...

@@ -1,29 +1,18 @@
-"""The dataset builder's file machinery: shaping chat examples, writing, hashing, splitting.
+"""The dataset builder's shaping rules: chat examples as JSON lines, redacted, capped, counted, checked.
 
 Used by ``lightning.services.datasets`` only. ``ChatBuilder`` turns filtered episodes (as plain
-tuples) into JSONL lines — redaction, tool-result cap, de-duplication, token counting, split by id
-hash — and writes them to a private work folder, hashing on a background thread. For big builds
-``run_chat_pipeline`` runs the builder in a forked helper process while the caller keeps reading
-the episode store: reading and shaping then use both cores, and the output is byte-identical to
-the in-process build (one consumer sees the items in store order).
+tuples) into JSONL lines — redaction, tool-result cap, token counting, split by id hash — and
+writes them through the ``DatasetWork`` port; where the bytes go and on how many cores is the
+``DatasetWriter`` adapter's business (``lightning/adapters/files/writer.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import multiprocessing
-import os
-import pickle
-import shutil
-import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from lightning.domain.dataset import Split
 from lightning.domain.errors import InvalidInput
@@ -40,19 +29,17 @@ from lightning.domain.finetune_format import (
     validate_chat_example,
 )
 from lightning.domain.redaction import may_contain_sensitive, redact_text, redact_value, truncate_text
+from lightning.ports.writer import DatasetWork, SplitFile
 
-STALE_WORK_SECONDS = 24 * 3600
 FULLY_VALIDATED = 1000
 """The first examples of every build are re-parsed from their JSON line and validated in full."""
-_CHUNK_BYTES = 1 << 20
-_BATCH = 2000
 _DUMPS_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 # Tool-call arguments with sorted keys: the same call always has the same text (and de-duplicates).
 _DUMPS_ARGS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str).encode
 _quote = json.encoder.encode_basestring  # C speed; non-ASCII kept as is
 
 Item = tuple[str, float, str, str, str, str, bool, "str | None", bool]
-"""One usable, de-duplicated episode as plain values (cheap to send to the helper process):
+"""One usable, de-duplicated episode as plain values (cheap to send to a helper process):
 (id, reward, query, tool, arguments JSON text, result text, result was a string, response,
 may hold something to redact)."""
 
@@ -66,99 +53,6 @@ class ChatConfig:
     token_limit: int
     max_tool_result_chars: int
     max_examples: int | None
-
-
-@dataclass(frozen=True)
-class FileInfo:
-    """A finished split file in the work folder."""
-
-    split: Split
-    path: Path
-    ids_path: Path
-    sha256: str
-    examples: int
-    nbytes: int
-    tokens: int
-
-
-class _Sink:
-    """Hashes and writes chunks of one file on a background thread.
-
-    hashlib and file writes release the GIL on large buffers, so the second core hashes and writes
-    while the first shapes examples. One worker thread per build keeps every file's chunks in order.
-    """
-
-    def __init__(self, path: Path, pool: ThreadPoolExecutor) -> None:
-        self.path = path
-        self.sha = hashlib.sha256()
-        self._handle = open(path, "wb")  # noqa: SIM115 - closed in close(), after the last chunk
-        self._pool = pool
-        self._pending: Future[None] | None = None
-
-    def _write(self, chunk: bytes) -> None:
-        self.sha.update(chunk)
-        self._handle.write(chunk)
-
-    def submit(self, chunk: bytes) -> None:
-        if self._pending is not None:
-            self._pending.result()  # re-raise a write error (disk full) here, on the caller's thread
-        self._pending = self._pool.submit(self._write, chunk)
-
-    def close(self) -> None:
-        try:
-            if self._pending is not None:
-                self._pending.result()
-                self._pending = None
-        finally:
-            self._handle.close()
-
-
-@dataclass
-class _SplitWriter:
-    """One split's temporary JSONL file, hashed and counted as it is written."""
-
-    split: Split
-    path: Path
-    ids_path: Path
-    sink: _Sink
-    ids: BinaryIO
-    buffer: list[bytes] = field(default_factory=list)
-    buffered: int = 0
-    examples: int = 0
-    nbytes: int = 0
-    tokens: int = 0
-    closed: bool = False
-
-    @property
-    def sha(self) -> Any:
-        return self.sink.sha
-
-    def write(self, line: bytes, episode_ids: str, tokens: int) -> None:
-        self.buffer.append(line)
-        size = len(line)
-        self.buffered += size
-        self.nbytes += size
-        self.examples += 1
-        self.tokens += tokens
-        self.ids.write(episode_ids.encode("utf-8"))
-        if self.buffered >= _CHUNK_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.sink.submit(b"".join(self.buffer))
-            self.buffer.clear()
-            self.buffered = 0
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.flush()
-        finally:
-            self.sink.close()
-            self.ids.close()
 
 
 @dataclass
@@ -178,60 +72,6 @@ class Tally:
         self.reward_min = min(self.reward_min, value)
         self.reward_max = max(self.reward_max, value)
         self.rewarded += 1
-
-
-class Work:
-    """A private work folder for one build; removed whatever happens (a killed build leaves it behind,
-    invisible to every listing; stale ones are swept by the next build)."""
-
-    def __init__(self, root: Path, name: str) -> None:
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            _sweep_stale(root)
-            self.dir = Path(tempfile.mkdtemp(prefix=f".build-{name}-", dir=root))
-        except OSError as exc:
-            raise InvalidInput(
-                f"cannot write build files under {root}: {exc.strerror or exc}; make LIGHTNING_HOME writable"
-            ) from None
-        self.writers: dict[Split, _SplitWriter] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-writer")
-
-    def writer(self, split: Split) -> _SplitWriter:
-        found = self.writers.get(split)
-        if found is None:
-            path = self.dir / f"{split}.jsonl"
-            ids_path = self.dir / f"{split}.ids"
-            found = self.writers[split] = _SplitWriter(
-                split,
-                path,
-                ids_path,
-                _Sink(path, self._pool),
-                open(ids_path, "wb", buffering=1 << 16),  # noqa: SIM115
-            )
-        return found
-
-    def close(self) -> None:
-        try:
-            for writer in self.writers.values():
-                writer.close()
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def remove(self) -> None:
-        try:
-            self.close()
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _sweep_stale(root: Path) -> None:
-    cutoff = time.time() - STALE_WORK_SECONDS
-    for entry in root.glob(".build-*"):
-        try:
-            if entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry, ignore_errors=True)
-        except OSError:
-            continue
 
 
 def sensitive(query: str, args_text: str, result: str, response: str | None) -> bool:
@@ -389,41 +229,24 @@ def too_large(split: str, examples: int, name: str) -> InvalidInput:
     )
 
 
-def finish_splits(work: Work, tally: Tally, name: str) -> dict[Split, FileInfo]:
+def finish_splits(work: DatasetWork, tally: Tally, name: str) -> dict[Split, SplitFile]:
     """Close the files and apply the validation-size rule; returns the files that exist.
 
     A validation split under the provider's minimum of 10 examples is appended to train (and a note
     says so) rather than uploaded as a file the provider would refuse.
     """
-    work.close()
-    train = work.writers.get("train")
-    validation = work.writers.get("validation")
+    files = work.finish()
+    validation = files.get("validation")
     if validation is not None and validation.examples < MIN_EXAMPLES_PER_FILE:
-        moved = validation.examples
-        if train is None:
-            train = work.writer("train")
-            train.close()
-        with open(train.path, "ab") as out, open(validation.path, "rb") as src:
-            for line in src:
-                out.write(line)
-                train.sha.update(line)
-        with open(train.ids_path, "ab") as out_ids:
-            out_ids.write(validation.ids_path.read_bytes())
-        train.examples += moved
-        train.nbytes += validation.nbytes
-        train.tokens += validation.tokens
-        validation.path.unlink()
-        del work.writers["validation"]
+        moved = work.merge("validation", into="train")
         tally.notes.append(
             f"validation split had {moved} example(s), fewer than the provider's minimum of "
             f"{MIN_EXAMPLES_PER_FILE}: they were added to train and no validation file was written"
         )
-        if train.nbytes > MAX_FILE_BYTES:
-            raise too_large("train", train.examples, name)
-    return {
-        split: FileInfo(split, w.path, w.ids_path, w.sha.hexdigest(), w.examples, w.nbytes, w.tokens)
-        for split, w in sorted(work.writers.items())
-    }
+        files = work.finish()
+        if files["train"].nbytes > MAX_FILE_BYTES:
+            raise too_large("train", files["train"].examples, name)
+    return files
 
 
 class ChatBuilder:
@@ -435,7 +258,7 @@ class ChatBuilder:
         prompt: str,
         tools: list[dict[str, Any]],
         count: Callable[[str], int],
-        work: Work,
+        work: DatasetWork,
     ) -> None:
         self.config = config
         self.tally = Tally()
@@ -464,7 +287,7 @@ class ChatBuilder:
             problems = validate_chat_example(json.loads(text))
             if problems:
                 raise InvalidInput(f"episode {episode_id} makes an invalid example: {'; '.join(problems)}")
-        writer = self.work.writer(split)
+        writer = self.work.sink(split)
         writer.write(text.encode("utf-8", "replace"), episode_id + "\n", tokens)
         if writer.nbytes > MAX_FILE_BYTES:
             raise too_large(split, writer.examples, self.config.name)
@@ -479,101 +302,5 @@ class ChatBuilder:
             return False
         return True
 
-    def finish(self) -> tuple[dict[Split, FileInfo], Tally]:
+    def finish(self) -> tuple[dict[Split, SplitFile], Tally]:
         return finish_splits(self.work, self.tally, self.config.name), self.tally
-
-
-def build_in_process(items: Iterable[Item], builder: ChatBuilder) -> tuple[dict[Split, FileInfo], Tally]:
-    for item in items:
-        if not builder.add(item):
-            break
-    return builder.finish()
-
-
-def pipeline_available() -> bool:
-    """The forked helper needs ``fork`` (Linux, the Functions host); elsewhere builds run in one process."""
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
-def run_chat_pipeline(
-    items: Iterable[Item], make_builder: Callable[[], ChatBuilder]
-) -> tuple[dict[Split, FileInfo], Tally]:
-    """Consume ``items`` here while a forked helper process shapes and writes them (same result as
-    ``build_in_process``). The helper exits when this process dies: a killed build stops entirely."""
-    ctx = multiprocessing.get_context("fork")
-    items_r, items_w = ctx.Pipe(duplex=False)
-    result_r, result_w = ctx.Pipe(duplex=False)
-    process = ctx.Process(
-        target=_consume,
-        args=(make_builder, items_r, items_w, result_r, result_w),
-        daemon=True,
-        name="dataset-builder",
-    )
-    process.start()
-    items_r.close()
-    result_w.close()
-    try:
-        try:
-            batch: list[Item] = []
-            for item in items:
-                batch.append(item)
-                if len(batch) >= _BATCH:
-                    items_w.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
-                    batch = []
-            if batch:
-                items_w.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
-            items_w.send_bytes(b"")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the helper stopped early (an error): its report says why
-        finally:
-            items_w.close()
-        try:
-            outcome = pickle.loads(result_r.recv_bytes())
-        except EOFError:
-            process.join(timeout=10)
-            raise RuntimeError(f"the dataset builder process died (exit code {process.exitcode})") from None
-    finally:
-        result_r.close()
-        process.join(timeout=30)
-        if process.is_alive():
-            process.kill()
-            process.join(timeout=10)
-    if outcome[0] == "ok":
-        return outcome[1], outcome[2]
-    if outcome[0] == "invalid":
-        raise InvalidInput(outcome[1], field=outcome[2])
-    raise RuntimeError(f"the dataset builder process failed: {outcome[1]}")
-
-
-def _consume(
-    make_builder: Callable[[], ChatBuilder], items_r: Any, items_w: Any, result_r: Any, result_w: Any
-) -> None:
-    """The helper process: builds from the items it receives, reports files + tally (or the error)."""
-    items_w.close()  # else the end-of-stream never arrives when the parent dies
-    result_r.close()
-    outcome: tuple[Any, ...]
-    try:
-        builder = make_builder()
-        while True:
-            data = items_r.recv_bytes()
-            if not data:
-                break
-            if builder.full:
-                continue
-            for item in pickle.loads(data):
-                if not builder.add(item):
-                    break
-        outcome = ("ok", *builder.finish())
-    except EOFError:
-        os._exit(1)  # the caller is gone (killed): nobody to report to, nothing to clean
-    except InvalidInput as exc:
-        outcome = ("invalid", exc.message, exc.field)
-    except BaseException as exc:
-        outcome = ("error", f"{type(exc).__name__}: {exc}", None)
-    try:
-        result_w.send_bytes(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
-    except OSError:
-        pass
-    finally:
-        items_r.close()
-        result_w.close()

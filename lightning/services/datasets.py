@@ -35,7 +35,6 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -58,25 +57,21 @@ from lightning.domain.finetune_format import (
 )
 from lightning.domain.messages import FINE_TUNE_JOBS, StartFineTune
 from lightning.ports.agents import AgentRegistry
-from lightning.ports.datasets import BlobStore, DatasetStore
+from lightning.ports.bundles import DatasetPorts
+from lightning.ports.datasets import DatasetStore
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore
 from lightning.ports.queue import Queue
-from lightning.ports.tokens import TokenCounter
+from lightning.ports.writer import DatasetWork, SplitFile
 from lightning.services.dataset_files import (
     ChatBuilder,
     ChatConfig,
-    FileInfo,
     Item,
     Shaper,
     Tally,
-    Work,
-    build_in_process,
     chat_messages,
     dumps_args,
     finish_splits,
-    pipeline_available,
     result_text,
-    run_chat_pipeline,
     sensitive,
     too_large,
 )
@@ -86,8 +81,6 @@ logger = logging.getLogger(__name__)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_VALIDATION_SPLIT = 0.5
 _PROGRESS_EVERY = 2000
-PIPELINE_MIN_EPISODES = 20_000
-"""Builds reading at least this many episodes shape them in a forked helper process (both cores)."""
 _DUMPS_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
@@ -208,69 +201,72 @@ def _empty_error(request: BuildRequest, total: int, labeled: int) -> InvalidInpu
     )
 
 
+@dataclass
+class _Build:
+    """One build in progress: what every step of it reads (instead of a dozen parameters each)."""
+
+    request: BuildRequest
+    ports: DatasetPorts
+    agent: AgentDefinition
+    prompt: str
+    tools: list[dict[str, Any]]
+    token_limit: int
+    tally: Tally
+    work: DatasetWork
+    progress: ProgressFn | None
+
+
 def build_dataset(
     request: BuildRequest,
+    ports: DatasetPorts,
     *,
-    episodes: EpisodeStore,
-    datasets: DatasetStore,
-    blobs: BlobStore,
-    agents: AgentRegistry,
-    tokens: TokenCounter,
-    work_dir: Path,
     progress: ProgressFn | None = None,
     now: datetime | None = None,
-    parallel: bool | None = None,
 ) -> BuildOutcome:
     """Build, validate, store and commit one dataset (see the module docstring for the steps).
 
     Raises ``NotFound`` (unknown agent), ``InvalidInput`` (bad request, nothing usable, too few examples,
     file too large, validation failures), ``Conflict`` (the name holds other content and not ``overwrite``).
-    ``work_dir`` holds temporary files (put it on the same disk as a local blob store: uploads are links).
-    ``now`` stamps ``created_at`` (default: the current time). ``parallel`` runs the shaping in a forked
-    helper process (default: for builds of 20,000+ episodes where ``fork`` exists); output is identical.
+    ``now`` stamps ``created_at`` (default: the current time). The files are written through
+    ``ports.writer`` (which may shape big builds in a helper process; the output is identical).
     """
-    agent, prompt = _check_agent_and_prompt(request, agents)
+    agent, prompt = _check_agent_and_prompt(request, ports.agents)
+    episodes = ports.episodes
     token_limit = token_limit_for(request.base_model)
     prompt_source = "agent" if request.system_prompt is None else "file"
-    tools = agent.openai_tools()
     window = {"agent_id": request.agent_id, "since": request.since, "until": request.until}
     total = episodes.count(EpisodeQuery(**window))
     labeled = episodes.count(EpisodeQuery(**window, labeled=True))
-    tally = Tally()
-    work = Work(Path(work_dir), request.name)
+    build = _Build(
+        request=request,
+        ports=ports,
+        agent=agent,
+        prompt=prompt,
+        tools=agent.openai_tools(),
+        token_limit=token_limit,
+        tally=Tally(),
+        work=ports.writer.open(request.name),
+        progress=progress,
+    )
+    tally = build.tally
     try:
         if request.output_format == "dpo":
             if labeled == 0:
                 raise _empty_error(request, total, labeled)
             tally.dropped["unlabeled"] = total - labeled
-            ids_note: str | None = _write_dpo(
-                request, episodes, agent, prompt, tools, tokens, token_limit, tally, work, progress
-            )
-            files = finish_splits(work, tally, request.name)
+            ids_note: str | None = _write_dpo(build)
+            files = finish_splits(build.work, tally, request.name)
         else:
             good = episodes.count(EpisodeQuery(**window, labeled=True, min_reward=request.min_reward))
             if good == 0:
                 raise _empty_error(request, total, labeled)
             tally.dropped["unlabeled"] = total - labeled
             tally.dropped["below_min_reward"] = labeled - good
-            files = _write_chat(
-                request,
-                episodes,
-                agent,
-                prompt,
-                tools,
-                tokens,
-                token_limit,
-                tally,
-                work,
-                good,
-                progress,
-                parallel,
-            )
+            files = _write_chat(build, expected=good)
             ids_note = None
         _check_enough(request, files, tally)
         content = _content_sha(request.output_format, files)
-        existing = datasets.find(request.name)
+        existing = ports.datasets.find(request.name)
         if existing is not None and existing.content_sha256 == content:
             logger.info(
                 "dataset %s unchanged; returning the existing one", request.name, extra={"agent_id": agent.id}
@@ -282,28 +278,19 @@ def build_dataset(
                 f"(built {format_timestamp(existing.created_at)}); choose another --name or pass --overwrite",
                 ident=request.name,
             )
-        train_ids, validation_ids = _read_ids(files)
         if ids_note:
             tally.notes.append(ids_note)
         manifest = _commit(
-            request,
-            agent,
-            prompt,
-            tools,
+            build,
             files,
             content,
-            train_ids,
-            validation_ids,
-            tally,
             _filters(request, token_limit, prompt_source),
-            datasets=datasets,
-            blobs=blobs,
             replaced=existing,
             created_at=as_utc(now) if now is not None else utcnow(),
         )
         return BuildOutcome(manifest=manifest, reused=False)
     finally:
-        work.remove()
+        build.work.remove()
 
 
 def _stream(
@@ -334,19 +321,14 @@ def _usable(episode: Episode, tool_names: frozenset[str], tally: Tally) -> bool:
     return True
 
 
-def _chat_items(
-    request: BuildRequest,
-    episodes: EpisodeStore,
-    tool_names: frozenset[str],
-    tally: Tally,
-    expected: int,
-    progress: ProgressFn | None,
-) -> Iterator[Item]:
+def _chat_items(build: _Build, expected: int) -> Iterator[Item]:
     """The store's episodes that pass the hygiene rules and are not duplicates, newest first.
 
     De-duplication happens here, on the reading side, with a set of 64-bit keys (~70 MB at a
     million distinct requests): the only state that grows with the data.
     """
+    request, tally = build.request, build.tally
+    tool_names = frozenset(build.agent.tool_names)
     query = EpisodeQuery(
         agent_id=request.agent_id,
         labeled=True,
@@ -356,7 +338,7 @@ def _chat_items(
         order="newest",
     )
     seen: set[int] = set()
-    for episode in _stream(episodes, query, expected, progress):
+    for episode in _stream(build.ports.episodes, query, expected, build.progress):
         reward = episode.reward
         if reward is None or reward < request.min_reward:  # the store filtered; a racing relabel may not have
             tally.dropped["below_min_reward"] += 1
@@ -391,40 +373,28 @@ def _chat_items(
         )
 
 
-def _write_chat(
-    request: BuildRequest,
-    episodes: EpisodeStore,
-    agent: AgentDefinition,
-    prompt: str,
-    tools: list[dict[str, Any]],
-    tokens: TokenCounter,
-    token_limit: int,
-    tally: Tally,
-    work: Work,
-    expected: int,
-    progress: ProgressFn | None,
-    parallel: bool | None,
-) -> dict[Split, FileInfo]:
+def _write_chat(build: _Build, *, expected: int) -> dict[Split, SplitFile]:
+    request = build.request
     config = ChatConfig(
         name=request.name,
         validation_split=request.validation_split,
-        token_limit=token_limit,
+        token_limit=build.token_limit,
         max_tool_result_chars=request.max_tool_result_chars,
         max_examples=request.max_examples,
     )
-    items = _chat_items(request, episodes, frozenset(agent.tool_names), tally, expected, progress)
+    count, work = build.ports.tokens.count, build.work
 
     def make_builder() -> ChatBuilder:
-        return ChatBuilder(config, prompt, tools, tokens.count, work)
+        return ChatBuilder(config, build.prompt, build.tools, count, work)
 
-    if parallel is None:
-        parallel = pipeline_available() and expected >= PIPELINE_MIN_EPISODES and request.max_examples is None
-    if parallel:
-        files, shaped = run_chat_pipeline(items, make_builder)
-    else:
-        files, shaped = build_in_process(items, make_builder())
-    shaped.dropped.update(tally.dropped)  # the reader's drops join the builder's
-    tally.__dict__.update(shaped.__dict__)
+    files, shaped = build.ports.writer.build(
+        _chat_items(build, expected),
+        make_builder,
+        expected=expected,
+        limited=request.max_examples is not None,
+    )
+    shaped.dropped.update(build.tally.dropped)  # the reader's drops join the builder's
+    build.tally.__dict__.update(shaped.__dict__)
     return files
 
 
@@ -448,29 +418,20 @@ def _action_signature(episode: Episode) -> str:
     return f"{episode.action.tool}\x00{_DUMPS_COMPACT(episode.action.arguments)}"
 
 
-def _write_dpo(
-    request: BuildRequest,
-    episodes: EpisodeStore,
-    agent: AgentDefinition,
-    prompt: str,
-    tools: list[dict[str, Any]],
-    tokens: TokenCounter,
-    token_limit: int,
-    tally: Tally,
-    work: Work,
-    progress: ProgressFn | None,
-) -> str:
+def _write_dpo(build: _Build) -> str:
     """Preference pairs: for each normalized request, its best response (reward >= min_reward) against its
     worst (at least ``dpo_min_margin`` lower, a different tool call). Memory grows with the number of
     distinct requests (two episodes kept per request), not with the episode count."""
-    tool_names = frozenset(agent.tool_names)
+    request, tally, episodes = build.request, build.tally, build.ports.episodes
+    prompt, tools, token_limit = build.prompt, build.tools, build.token_limit
+    tool_names = frozenset(build.agent.tool_names)
     best: dict[str, _Candidate] = {}
     worst: dict[str, _Candidate] = {}
     query = EpisodeQuery(
         agent_id=request.agent_id, labeled=True, since=request.since, until=request.until, order="newest"
     )
     expected = episodes.count(query)
-    for episode in _stream(episodes, query, expected, progress):
+    for episode in _stream(episodes, query, expected, build.progress):
         if episode.reward is None or not _usable(episode, tool_names, tally):
             continue
         key = normalize_query(episode.state.query)
@@ -479,7 +440,7 @@ def _write_dpo(
             best[key] = candidate
         if key not in worst or candidate.reward < worst[key].reward:
             worst[key] = candidate
-    count = tokens.count
+    count = build.ports.tokens.count
     system = {"role": "system", "content": prompt}
     constant_tokens = message_tokens(system, count) + REPLY_PRIMING + tools_tokens(tools, count)
     shaper = Shaper(request.max_tool_result_chars, tally)
@@ -512,11 +473,13 @@ def _write_dpo(
             tally.dropped["invalid_example"] += 2
             logger.warning("pair %s/%s is invalid: %s", good.episode_id, bad.episode_id, problems[0])
             continue
-        writer = work.writer(split_for(good.episode_id, request.validation_split))
+        writer = build.work.sink(split_for(good.episode_id, request.validation_split))
         line = _DUMPS_COMPACT(example).encode("utf-8", "replace") + b"\n"
         writer.write(line, f"{good.episode_id}\n{bad.episode_id}\n", example_tokens)
         if writer.nbytes > MAX_FILE_BYTES:
-            raise too_large(writer.split, writer.examples, request.name)
+            raise too_large(
+                split_for(good.episode_id, request.validation_split), writer.examples, request.name
+            )
         tally.reward(good.reward)
         tally.tools[good.episode.action.tool or ""] += 1
         kept += 1
@@ -531,14 +494,14 @@ def _write_dpo(
     )
 
 
-def _content_sha(output_format: str, files: dict[Split, FileInfo]) -> str:
+def _content_sha(output_format: str, files: dict[Split, SplitFile]) -> str:
     identity = hashlib.sha256(f"format:{output_format}\n".encode())
     for split, info in sorted(files.items()):
         identity.update(f"{split}:{info.sha256}\n".encode())
     return identity.hexdigest()
 
 
-def _read_ids(files: dict[Split, FileInfo]) -> tuple[list[str], list[str]]:
+def _read_ids(files: dict[Split, SplitFile]) -> tuple[list[str], list[str]]:
     def read(split: Split) -> list[str]:
         info = files.get(split)
         return info.ids_path.read_text(encoding="utf-8").splitlines() if info is not None else []
@@ -546,7 +509,7 @@ def _read_ids(files: dict[Split, FileInfo]) -> tuple[list[str], list[str]]:
     return read("train"), read("validation")
 
 
-def _check_enough(request: BuildRequest, files: dict[Split, FileInfo], tally: Tally) -> None:
+def _check_enough(request: BuildRequest, files: dict[Split, SplitFile], tally: Tally) -> None:
     train = files.get("train")
     usable = train.examples if train is not None else 0
     if usable < MIN_EXAMPLES_PER_FILE:
@@ -560,22 +523,17 @@ def _check_enough(request: BuildRequest, files: dict[Split, FileInfo], tally: Ta
 
 
 def _commit(
-    request: BuildRequest,
-    agent: AgentDefinition,
-    prompt: str,
-    tools: list[dict[str, Any]],
-    files: dict[Split, FileInfo],
+    build: _Build,
+    files: dict[Split, SplitFile],
     content: str,
-    train_ids: list[str],
-    validation_ids: list[str],
-    tally: Tally,
     filters: dict[str, Any],
     *,
-    datasets: DatasetStore,
-    blobs: BlobStore,
     replaced: DatasetManifest | None,
     created_at: datetime,
 ) -> DatasetManifest:
+    request, agent, tally = build.request, build.agent, build.tally
+    blobs, datasets = build.ports.blobs, build.ports.datasets
+    train_ids, validation_ids = _read_ids(files)
     uploaded: list[str] = []
     stored: list[DatasetFile] = []
     try:
@@ -609,8 +567,8 @@ def _commit(
             redactions=dict(sorted(tally.redactions.items())),
             truncated=tally.truncated,
             notes=tally.notes,
-            system_prompt=prompt,
-            tools=tools,
+            system_prompt=build.prompt,
+            tools=build.tools,
             base_model=request.base_model,
             created_at=created_at,
         )
@@ -701,9 +659,6 @@ class DatasetPolicy(BaseModel):
     base_model: str | None = None
     validation_split: float = Field(default=0.1, ge=0, le=MAX_VALIDATION_SPLIT)
     max_examples: int | None = Field(default=50_000, ge=MIN_EXAMPLES_PER_FILE)
-    parallel: bool | None = Field(
-        default=None, description="Shape big builds in a forked helper process (None: automatic)."
-    )
     resend_within_hours: float = Field(
         default=1.0,
         ge=0,
@@ -731,32 +686,9 @@ def _send_start(queue: Queue, agent_id: str, dataset_name: str, base_model: str 
 
 
 def build_datasets_when_ready(
-    *,
-    agents: AgentRegistry,
-    episodes: EpisodeStore,
-    datasets: DatasetStore,
-    blobs: BlobStore,
-    queue: Queue,
-    tokens: TokenCounter,
-    policy: DatasetPolicy,
-    work_dir: Path,
-    now: datetime | None = None,
+    ports: DatasetPorts, policy: DatasetPolicy, *, now: datetime | None = None
 ) -> DatasetStepReport:
     """Loop step (timer): build a dataset for every agent that has enough new good episodes, and queue it.
-
-    Signature for the hosts::
-
-        build_datasets_when_ready(
-            agents=container.agents, episodes=container.episodes, datasets=container.datasets,
-            blobs=container.blobs, queue=container.queue,
-            tokens=O200kTokenCounter.from_settings(settings),     # lightning.adapters.tokens
-            policy=DatasetPolicy(
-                min_episodes=settings.dataset_min_episodes, min_reward=settings.dataset_min_reward,
-                min_hours_between=settings.dataset_min_hours_between, base_model=settings.base_model,
-            ),
-            work_dir=settings.datasets_dir / ".work",
-            now=None,                                              # or the Clock's now()
-        ) -> DatasetStepReport(built=[DatasetManifest...], queued=[names], skipped={agent_id: why})
 
     For each registered agent: ready when its labeled episodes with reward >= ``policy.min_reward`` and a
     timestamp at or after its last dataset's ``created_at`` number at least ``policy.min_episodes``, and
@@ -764,8 +696,10 @@ def build_datasets_when_ready(
     ``<agent>-<UTC yyyymmddThhmmssZ>``) holds all good episodes (newest ``max_examples``), and
     ``StartFineTune`` goes to queue ``fine-tune-jobs`` with message id ``start-fine-tune:<name>``. An agent
     whose build fails for a reason a human must fix (too few usable examples …) is reported in ``skipped``
-    and the others go on; provider/store errors propagate so the host retries the tick.
+    and the others go on; provider/store errors propagate so the host retries the tick. ``now`` is the
+    timer's time (default: the current time).
     """
+    agents, episodes, datasets, queue = ports.agents, ports.episodes, ports.datasets, ports.queue
     moment = as_utc(now) if now is not None else utcnow()
     report = DatasetStepReport()
     for agent in agents.list():
@@ -802,17 +736,7 @@ def build_datasets_when_ready(
             origin="loop",
         )
         try:
-            outcome = build_dataset(
-                request,
-                episodes=episodes,
-                datasets=datasets,
-                blobs=blobs,
-                agents=agents,
-                tokens=tokens,
-                work_dir=work_dir,
-                now=moment,
-                parallel=policy.parallel,
-            )
+            outcome = build_dataset(request, ports, now=moment)
         except (InvalidInput, Conflict) as exc:
             logger.warning("no dataset for %s: %s", agent.id, exc, extra={"agent_id": agent.id})
             report.skipped[agent.id] = str(exc)

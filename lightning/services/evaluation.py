@@ -27,7 +27,7 @@ Figures:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lightning.domain.agent import AgentDefinition
@@ -38,11 +38,10 @@ from lightning.ports.chat import ChatModel, ToolCallChoice
 from lightning.ports.datasets import DatasetStore
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore
 from lightning.ports.evaluator import Evaluator
+from lightning.ports.tools import ToolRunner
 
 logger = logging.getLogger(__name__)
 
-ToolRunner = Callable[[str, dict[str, Any]], Any]
-"""``run_tool(tool_name, arguments) -> result`` of the agent being evaluated."""
 
 MAX_DETAIL_ROWS = 100  # per-request rows kept in the summary (stored with the model version: keep it small)
 

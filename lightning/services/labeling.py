@@ -12,9 +12,9 @@ Rules kept here:
 * One bad episode never stops a batch: its failure is recorded in the report and the
   batch goes on. A misconfigured evaluator (``ConfigurationError``, e.g. no Entra ID token
   for the judge) stops it at once, and so do ``max_consecutive_failures`` failures in a row.
-* Slow evaluators (the judge: one HTTP call per episode) are called from a small thread pool
-  (``policy.concurrency``, default the evaluator's ``max_concurrency`` or 1); results are
-  recorded in episode order, so reports and writes are the same as sequential labeling.
+* Episodes are scored a window at a time through ``Evaluator.evaluate_many`` — the judge runs its
+  HTTP calls from its own bounded pool, the rubric inline; results are recorded in episode order,
+  so reports and writes are the same as one-by-one labeling.
 * ``min_score`` never filters what is written: every scored episode gets its reward
   stored (so datasets can choose their own threshold later). It only decides what the
   report counts as *accepted for training* (score ≥ min_score) — the workshop's
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Literal
 
@@ -35,13 +33,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import Episode, Label, check_reward, parse_reward, utcnow
 from lightning.domain.errors import (
-    ConfigurationError,
     Conflict,
     InvalidInput,
     NotFound,
     TransientProviderError,
 )
-from lightning.ports.agents import AgentRegistry
+from lightning.ports.bundles import LabelingPorts
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore, LabelWrite
 from lightning.ports.evaluator import Evaluation, Evaluator
 
@@ -106,18 +103,9 @@ class LabelingPolicy(BaseModel):
         default=50, ge=1, description="Stop after this many evaluator failures in a row (judge down)."
     )
     labeled_by: str | None = Field(default=None, description="Recorded on labels (default evaluator:NAME).")
-    concurrency: int | None = Field(
-        default=None,
-        ge=1,
-        le=64,
-        description="Parallel evaluator calls (default: the evaluator's max_concurrency or 1).",
+    window: int = Field(
+        default=64, ge=1, le=10_000, description="Episodes handed to Evaluator.evaluate_many at a time."
     )
-
-    def workers(self, evaluator: Evaluator) -> int:
-        if self.concurrency is not None:
-            return self.concurrency
-        preferred = getattr(evaluator, "max_concurrency", 1)
-        return preferred if isinstance(preferred, int) and preferred >= 1 else 1
 
     @field_validator("min_score")
     @classmethod
@@ -191,22 +179,31 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+class LabelBatchRequest(BaseModel):
+    """``label-batch`` as a value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str = Field(min_length=1)
+    limit: int | None = Field(default=None, description="Label at most this many, oldest first.")
+    relabel: bool = Field(default=False, description="Also re-score auto-labeled episodes (never human).")
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, value: int | None) -> int | None:
+        _check_limit(value)
+        return value
+
+
 class _Labeler:
-    """Scores episodes and writes their labels in chunks, filling one report."""
+    """Scores episodes a window at a time and writes their labels in chunks, filling one report."""
 
     def __init__(
-        self,
-        *,
-        store: EpisodeStore,
-        evaluator: Evaluator,
-        policy: LabelingPolicy,
-        report: LabelReport,
-        pool: Executor | None = None,
+        self, *, store: EpisodeStore, evaluator: Evaluator, policy: LabelingPolicy, report: LabelReport
     ) -> None:
         self.store = store
-        self.pool = pool
         self.window: list[tuple[Episode, AgentDefinition]] = []
-        self.window_size = 4 * policy.workers(evaluator)
+        self.window_size = policy.window
         self.evaluator = evaluator
         self.policy = policy
         self.report = report
@@ -230,32 +227,28 @@ class _Labeler:
         if episode.human_labeled:
             self.fail(episode.id, "skipped", "labeled by a person; human labels are never overwritten")
             return
-        if self.pool is None:
-            self.record(episode, self.score(episode, agent))
-            return
         self.window.append((episode, agent))
         if len(self.window) >= self.window_size:
             self.drain()
 
-    def score(self, episode: Episode, agent: AgentDefinition) -> Label | Exception:
-        """The label for one episode, or the exception that episode raised (never raised here)."""
-        try:
-            return _auto_label(self.evaluator.evaluate(episode, agent), self.labeled_by, self.now)
-        except ConfigurationError:
-            raise  # a misconfigured evaluator fails every episode: stop now, say it once
-        except Exception as exc:  # one bad episode (or one judge refusal) must not stop the batch
-            return exc
-
     def drain(self) -> None:
-        """Score the waiting window in parallel; record the outcomes in episode order."""
+        """Score the waiting window (``ConfigurationError`` stops everything: it would fail every
+        episode); record the outcomes in episode order."""
         window, self.window = self.window, []
-        if not window or self.pool is None:
+        if not window:
             return
-        outcomes = self.pool.map(lambda item: self.score(*item), window)
+        outcomes = self.evaluator.evaluate_many(window)
         for (episode, _agent), outcome in zip(window, outcomes, strict=True):
             if self.report.stopped:
                 break  # scored after the stop: left unlabeled, like the rest of the batch
-            self.record(episode, outcome)
+            if isinstance(outcome, Exception):
+                self.record(episode, outcome)
+                continue
+            try:
+                label: Label | Exception = _auto_label(outcome, self.labeled_by, self.now)
+            except Exception as exc:  # an evaluation that cannot become a label is that episode's failure
+                label = exc
+            self.record(episode, label)
 
     def record(self, episode: Episode, outcome: Label | Exception) -> None:
         if isinstance(outcome, Exception):
@@ -317,69 +310,56 @@ class _Labeler:
                 self.fail(write.episode_id, "skipped", "no longer in the store")
 
 
-def _pool(policy: LabelingPolicy, evaluator: Evaluator) -> AbstractContextManager[Executor | None]:
-    workers = policy.workers(evaluator)
-    if workers <= 1:
-        return nullcontext()
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labeling")
-
-
 def label_batch(
-    *,
-    store: EpisodeStore,
-    agents: AgentRegistry,
-    evaluator: Evaluator,
-    agent_id: str,
-    limit: int | None = None,
+    request: LabelBatchRequest,
+    ports: LabelingPorts,
     policy: LabelingPolicy | None = None,
-    relabel: bool = False,
+    *,
     on_progress: Progress | None = None,
 ) -> LabelReport:
-    """Auto-label an agent's unlabeled episodes, oldest first, up to ``limit``.
+    """Auto-label an agent's unlabeled episodes, oldest first, up to ``request.limit``.
 
-    ``relabel=True`` also re-scores episodes an evaluator labeled before (never human ones).
+    ``request.relabel`` also re-scores episodes an evaluator labeled before (never human ones).
     Unknown agent → ``NotFound`` listing the registered agents. Writes go through
     ``store.save_labels`` in chunks of ``policy.chunk_size``, each guarded by the etag read.
     """
     policy = policy or LabelingPolicy()
-    _check_limit(limit)
-    agent = agents.get(agent_id)
+    store, evaluator = ports.episodes, ports.evaluator
+    agent = ports.agents.get(request.agent_id)
     report = LabelReport(
-        agent_id=agent_id,
+        agent_id=request.agent_id,
         evaluator=evaluator.name,
         evaluator_version=evaluator.version,
         min_score=policy.min_score,
     )
-    query = EpisodeQuery(agent_id=agent_id, labeled=None if relabel else False, limit=limit, order="oldest")
+    query = EpisodeQuery(
+        agent_id=request.agent_id,
+        labeled=None if request.relabel else False,
+        limit=request.limit,
+        order="oldest",
+    )
     done = 0
-    with _pool(policy, evaluator) as pool:
-        labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report, pool=pool)
-        for episode in store.query(query):
-            labeler.handle(episode, agent)
-            done += 1
-            if on_progress is not None and done % 100 == 0:
-                on_progress(100)
-            if report.stopped:
-                break
-        labeler.finish()
+    labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report)
+    for episode in store.query(query):
+        labeler.handle(episode, agent)
+        done += 1
+        if on_progress is not None and done % 100 == 0:
+            on_progress(100)
+        if report.stopped:
+            break
+    labeler.finish()
     if on_progress is not None and done % 100:
         on_progress(done % 100)
     return report
 
 
 def label_new_episodes(
-    episodes: Iterable[Episode],
-    *,
-    store: EpisodeStore,
-    agents: AgentRegistry,
-    evaluator: Evaluator,
-    policy: LabelingPolicy | None = None,
+    episodes: Iterable[Episode], ports: LabelingPorts, policy: LabelingPolicy | None = None
 ) -> LabelReport:
     """The loop step: label the unlabeled ones among freshly changed episodes.
 
-    Signature for the hosts: ``label_new_episodes(episodes, *, store, agents, evaluator,
-    policy=None) -> LabelReport``. ``episodes`` is what the trigger delivered (Cosmos change-feed
-    documents parsed into ``Episode`` — keep ``_etag`` as ``etag`` — or ``ChangeBatch.episodes``).
+    ``episodes`` is what the trigger delivered (Cosmos change-feed documents parsed into ``Episode``
+    — keep ``_etag`` as ``etag`` — or ``ChangeBatch.episodes``).
 
     Already-labeled episodes are ignored (so this step's own writes, which come back through
     the feed, do not loop). Episodes without an etag are read again first, so a label that
@@ -390,36 +370,36 @@ def label_new_episodes(
     it labeled — so the host retries the batch rather than skipping it.
     """
     policy = policy or LabelingPolicy()
+    store, agents, evaluator = ports.episodes, ports.agents, ports.evaluator
     report = LabelReport(
         evaluator=evaluator.name, evaluator_version=evaluator.version, min_score=policy.min_score
     )
     known: dict[str, AgentDefinition | None] = {}
-    with _pool(policy, evaluator) as pool:
-        labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report, pool=pool)
-        for episode in episodes:
-            if episode.labeled or episode.human_labeled:
+    labeler = _Labeler(store=store, evaluator=evaluator, policy=policy, report=report)
+    for episode in episodes:
+        if episode.labeled or episode.human_labeled:
+            continue
+        if episode.etag is None:
+            try:
+                episode = store.get(episode.id, agent_id=episode.agent_id)
+            except NotFound:
                 continue
-            if episode.etag is None:
-                try:
-                    episode = store.get(episode.id, agent_id=episode.agent_id)
-                except NotFound:
-                    continue
-                if episode.labeled:
-                    continue
-            if episode.agent_id not in known:
-                try:
-                    known[episode.agent_id] = agents.get(episode.agent_id)
-                except NotFound:
-                    known[episode.agent_id] = None
-            agent = known[episode.agent_id]
-            if agent is None:
-                labeler.selected += 1
-                labeler.fail(episode.id, "failed", f"agent {episode.agent_id!r} is not registered")
+            if episode.labeled:
                 continue
-            labeler.handle(episode, agent)
-            if report.stopped:
-                break
-        labeler.finish()
+        if episode.agent_id not in known:
+            try:
+                known[episode.agent_id] = agents.get(episode.agent_id)
+            except NotFound:
+                known[episode.agent_id] = None
+        agent = known[episode.agent_id]
+        if agent is None:
+            labeler.selected += 1
+            labeler.fail(episode.id, "failed", f"agent {episode.agent_id!r} is not registered")
+            continue
+        labeler.handle(episode, agent)
+        if report.stopped:
+            break
+    labeler.finish()
     if report.failed:
         logger.warning("labeling: %d episode(s) failed", report.failed, extra={"count": report.failed})
     if report.stopped:
@@ -441,6 +421,7 @@ def labels_needed(
 
 
 __all__ = [
+    "LabelBatchRequest",
     "LabelFailure",
     "LabelReport",
     "LabelingPolicy",

@@ -13,62 +13,33 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lightning.domain.episode import utcnow
 from lightning.domain.errors import TransientProviderError
-from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS, FineTuneDone
-from lightning.ports.agents import AgentRegistry
-from lightning.ports.chat import ChatModel
+from lightning.domain.messages import (
+    FINE_TUNE_DONE,
+    FINE_TUNE_JOBS,
+    FineTuneDone,
+    PollFineTune,
+    StartFineTune,
+)
+from lightning.ports.bundles import LoopPorts
 from lightning.ports.clock import Clock
-from lightning.ports.cursors import CursorStore
-from lightning.ports.datasets import BlobStore, DatasetStore
-from lightning.ports.deploy import ModelDeployer
-from lightning.ports.episodes import EpisodeStore
-from lightning.ports.evaluator import Evaluator
-from lightning.ports.finetune import FineTuneProvider
-from lightning.ports.models import ModelRegistry
-from lightning.ports.queue import Queue
-from lightning.ports.rollout import AgentRollout
 from lightning.ports.runs import RunStore
-from lightning.ports.tokens import TokenCounter
 from lightning.services.datasets import DatasetPolicy, build_datasets_when_ready
-from lightning.services.evaluation import ToolRunner
 from lightning.services.labeling import LabelingPolicy, label_new_episodes
 from lightning.services.promotion import PromotionOutcome, PromotionPolicy, promote_and_roll_out
 from lightning.services.queue_worker import Settlement, drain
-from lightning.services.training import start_or_poll_fine_tune
+from lightning.services.training import FineTuneStep, TrainingPolicy, start_or_poll_fine_tune
 
 logger = logging.getLogger(__name__)
 
 LABELING_CURSOR = "labeling:episodes"
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoopPorts:
-    """Everything the loop steps need, wired by the entry point."""
-
-    episodes: EpisodeStore
-    cursors: CursorStore
-    agents: AgentRegistry
-    evaluator: Evaluator
-    datasets: DatasetStore
-    blobs: BlobStore
-    tokens: TokenCounter
-    queue: Queue
-    runs: RunStore
-    provider: FineTuneProvider
-    models: ModelRegistry
-    chat: ChatModel
-    deployer: ModelDeployer
-    rollout: AgentRollout
-    run_tool: ToolRunner | None = None
 
 
 class LoopPolicy(BaseModel):
@@ -76,14 +47,11 @@ class LoopPolicy(BaseModel):
 
     labeling: LabelingPolicy = Field(default_factory=LabelingPolicy)
     datasets: DatasetPolicy = Field(default_factory=DatasetPolicy)
+    training: TrainingPolicy = Field(default_factory=TrainingPolicy)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
-    poll_seconds: float = Field(default=60.0, gt=0, description="Delay before a fine-tune is polled again.")
-    default_base_model: str = "local-base"
-    default_epochs: int | None = Field(default=None, description="TRAINING_EPOCHS; None: provider default.")
     dataset_interval_seconds: float = Field(default=1800.0, ge=0, description="The timer's period.")
     change_batch: int = Field(default=1000, ge=1)
     visibility_timeout: float = Field(default=300.0, gt=0)
-    work_dir: Path = Path(".lightning/datasets/.work")
 
 
 class IterationReport(BaseModel):
@@ -113,15 +81,9 @@ def label_changes(ports: LoopPorts, policy: LoopPolicy, report: IterationReport)
     """The change-feed step: label what changed since the saved cursor, then move the cursor."""
     while True:
         cursor = ports.cursors.get(LABELING_CURSOR)
-        batch = ports.episodes.changes_since(cursor, limit=policy.change_batch)
+        batch = ports.labeling.episodes.changes_since(cursor, limit=policy.change_batch)
         if batch.episodes:
-            labeled = label_new_episodes(
-                batch.episodes,
-                store=ports.episodes,
-                agents=ports.agents,
-                evaluator=ports.evaluator,
-                policy=policy.labeling,
-            )
+            labeled = label_new_episodes(batch.episodes, ports.labeling, policy.labeling)
             report.labeled += labeled.labeled
             report.label_failures += labeled.failed
         if batch.cursor == cursor:
@@ -139,36 +101,15 @@ def run_iteration(
     report = IterationReport()
     label_changes(ports, policy, report)
     if build_datasets:
-        step = build_datasets_when_ready(
-            agents=ports.agents,
-            episodes=ports.episodes,
-            datasets=ports.datasets,
-            blobs=ports.blobs,
-            queue=ports.queue,
-            tokens=ports.tokens,
-            policy=policy.datasets,
-            work_dir=policy.work_dir,
-            now=now,
-        )
+        step = build_datasets_when_ready(ports.datasets, policy.datasets, now=now)
         report.datasets_built = [manifest.name for manifest in step.built]
         report.datasets_skipped = dict(step.skipped)
 
     def fine_tune(body: dict[str, Any]) -> object:
-        return start_or_poll_fine_tune(
-            body,
-            runs=ports.runs,
-            datasets=ports.datasets,
-            blobs=ports.blobs,
-            provider=ports.provider,
-            queue=ports.queue,
-            poll_seconds=policy.poll_seconds,
-            default_base_model=policy.default_base_model,
-            default_epochs=policy.default_epochs,
-            work_dir=policy.work_dir,
-        )
+        return fine_tune_from_message(body, ports, policy)
 
     def promote(body: dict[str, Any]) -> object:
-        outcome = promote_from_message(FineTuneDone.model_validate(body), ports, policy.promotion)
+        outcome = promote_from_message(FineTuneDone.model_validate(body), ports, policy)
         if outcome is not None:
             report.promotions.append(f"{outcome.action}: {outcome.message}")
         return outcome
@@ -179,24 +120,18 @@ def run_iteration(
     return report
 
 
+def fine_tune_from_message(
+    message: Mapping[str, Any] | StartFineTune | PollFineTune, ports: LoopPorts, policy: LoopPolicy
+) -> FineTuneStep:
+    """The ``fine-tune-jobs`` step with the loop's ports (both hosts call it)."""
+    return start_or_poll_fine_tune(message, ports.training, policy.training)
+
+
 def promote_from_message(
-    message: FineTuneDone, ports: LoopPorts, policy: PromotionPolicy
+    message: FineTuneDone, ports: LoopPorts, policy: LoopPolicy
 ) -> PromotionOutcome | None:
     """The ``fine-tune-done`` step with the loop's ports (both hosts call it)."""
-    return promote_and_roll_out(
-        message,
-        agents=ports.agents,
-        models=ports.models,
-        runs=ports.runs,
-        datasets=ports.datasets,
-        episodes=ports.episodes,
-        chat=ports.chat,
-        evaluator=ports.evaluator,
-        deployer=ports.deployer,
-        rollout=ports.rollout,
-        policy=policy,
-        run_tool=ports.run_tool,
-    )
+    return promote_and_roll_out(message, ports.promotion, policy.promotion)
 
 
 def fine_tunes_in_flight(runs: RunStore) -> int:
@@ -235,7 +170,7 @@ def run_loop(
         iterations += 1
         if on_iteration is not None:
             on_iteration(iterations, report)
-        if until_idle and not report.busy and fine_tunes_in_flight(ports.runs) == 0:
+        if until_idle and not report.busy and fine_tunes_in_flight(ports.training.runs) == 0:
             break
         clock.sleep(interval_seconds)
     return iterations

@@ -1,9 +1,12 @@
 """Promotion: register a fine-tuned model, deploy it, gate it, activate it, roll it out — and roll back.
 
 Callers:
-- the CLI (``promote-model``, ``rollback``) through ``promote_model`` and ``rollback``;
+- the CLI (``promote-model``, ``rollback``) and the HTTP API through ``promote_model`` and ``rollback``;
 - both loop hosts (the Functions ``fine-tune-done`` handler and the local ``run-loop``) through
-  ``promote_and_roll_out(message, ...)``.
+  ``promote_and_roll_out(message, ports, policy)``.
+
+Every use case takes ``(request_or_message, ports: PromotionPorts, policy: PromotionPolicy)``; the
+policy comes from settings in one place (``lightning.bootstrap.promotion_policy``).
 
 The steps of a promotion, each recorded on the ``ModelVersion``:
 
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,16 +40,13 @@ from lightning.domain.errors import Conflict, InvalidInput, LightningError, NotF
 from lightning.domain.messages import FineTuneDone
 from lightning.domain.model import ModelVersion, PromotionDecision, decide_promotion
 from lightning.domain.training import TrainingRun
-from lightning.ports.agents import AgentRegistry
-from lightning.ports.chat import ChatModel
+from lightning.ports.bundles import PromotionPorts
 from lightning.ports.datasets import DatasetStore
 from lightning.ports.deploy import ModelDeployer
-from lightning.ports.episodes import EpisodeStore
-from lightning.ports.evaluator import Evaluator
 from lightning.ports.models import ModelRegistry
-from lightning.ports.rollout import AgentRollout, RolloutResult
+from lightning.ports.rollout import RolloutResult
 from lightning.ports.runs import RunStore
-from lightning.services.evaluation import ToolRunner, evaluate_model, held_out_requests
+from lightning.services.evaluation import evaluate_model, held_out_requests
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,16 @@ PromotionAction = Literal[
     "skipped",  # the loop saw a version it must not retry (rejected, failed, retired...)
     "dry_run",  # evaluated only; nothing changed
 ]
+
+
+class RollbackRequest(BaseModel):
+    """``rollback`` as a value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str
+    to: str | None = Field(default=None, description="vN, model or deployment name; None: the previous one.")
+    by: str = Field(default=LOOP_USER, description="Who asked (recorded on the version activated).")
 
 
 class PromotionOutcome(BaseModel):
@@ -209,41 +219,31 @@ def _gate(
     agent: AgentDefinition,
     candidate_model: str,
     dataset_name: str | None,
-    models: ModelRegistry,
-    episodes: EpisodeStore,
-    datasets: DatasetStore,
-    chat: ChatModel,
-    evaluator: Evaluator,
+    ports: PromotionPorts,
     policy: PromotionPolicy,
-    run_tool: ToolRunner | None,
 ) -> PromotionDecision:
     requests = held_out_requests(
         agent_id=agent.id,
-        episodes=episodes,
-        datasets=datasets,
+        episodes=ports.episodes,
+        datasets=ports.datasets,
         dataset_name=dataset_name,
         recent=policy.recent_episodes,
         min_reward=policy.min_reward,
     )
-    active = models.active(agent.id)
+    active = ports.models.active(agent.id)
     baseline_model = active.served_name if active else policy.base_model
-    candidate = evaluate_model(
-        model=candidate_model,
-        agent=agent,
-        requests=requests,
-        chat=chat,
-        evaluator=evaluator,
-        run_tool=run_tool,
-    )
-    baseline = evaluate_model(
-        model=baseline_model,
-        agent=agent,
-        requests=requests,
-        chat=chat,
-        evaluator=evaluator,
-        run_tool=run_tool,
-    )
-    return decide_promotion(candidate, baseline, tolerance=policy.tolerance)
+    summaries = [
+        evaluate_model(
+            model=model,
+            agent=agent,
+            requests=requests,
+            chat=ports.chat,
+            evaluator=ports.evaluator,
+            run_tool=ports.run_tool,
+        )
+        for model in (candidate_model, baseline_model)
+    ]
+    return decide_promotion(summaries[0], summaries[1], tolerance=policy.tolerance)
 
 
 def _target(agent: AgentDefinition, policy: PromotionPolicy) -> tuple[str, str]:
@@ -251,26 +251,15 @@ def _target(agent: AgentDefinition, policy: PromotionPolicy) -> tuple[str, str]:
 
 
 def promote_model(
-    request: PromotionRequest,
-    *,
-    agents: AgentRegistry,
-    models: ModelRegistry,
-    runs: RunStore,
-    datasets: DatasetStore,
-    episodes: EpisodeStore,
-    chat: ChatModel,
-    evaluator: Evaluator,
-    deployer: ModelDeployer,
-    rollout: AgentRollout,
-    policy: PromotionPolicy,
-    run_tool: ToolRunner | None = None,
+    request: PromotionRequest, ports: PromotionPorts, policy: PromotionPolicy
 ) -> PromotionOutcome:
     """Register → deploy → gate → (with ``mark_active``) roll out → activate. See the module docstring.
 
     Raises ``NotFound`` (unknown agent), ``InvalidInput`` (a model no succeeded run produced, without
     ``force``), ``ProviderError`` (deployment or Kubernetes refused; the version is marked failed).
     """
-    agent = agents.get(request.agent_id)
+    models, runs = ports.models, ports.runs
+    agent = ports.agents.get(request.agent_id)
     namespace, deployment = _target(agent, policy)
     target = f"{namespace}/{deployment}"
     existing = _find_version(models, agent.id, request.model_name)
@@ -299,22 +288,11 @@ def promote_model(
 
     if request.dry_run:
         return _dry_run(
-            request,
-            agent,
-            existing,
-            run,
-            target,
-            models,
-            episodes,
-            datasets,
-            chat,
-            evaluator,
-            policy,
-            run_tool,
+            request, agent=agent, existing=existing, run=run, target=target, ports=ports, policy=policy
         )
 
-    version = existing or _register(models, datasets, agent.id, request.model_name, run)
-    version = _deploy(models, deployer, version)
+    version = existing or _register(models, ports.datasets, agent.id, request.model_name, run)
+    version = _deploy(models, ports.deployer, version)
 
     if request.force:
         decision = PromotionDecision(
@@ -325,13 +303,8 @@ def promote_model(
             agent=agent,
             candidate_model=version.served_name,
             dataset_name=version.dataset_name,
-            models=models,
-            episodes=episodes,
-            datasets=datasets,
-            chat=chat,
-            evaluator=evaluator,
+            ports=ports,
             policy=policy,
-            run_tool=run_tool,
         )
     version = models.update(
         version.model_copy(
@@ -365,21 +338,29 @@ def promote_model(
             target=target,
         )
     return _roll_out_and_activate(
-        version, decision, env, namespace, deployment, request.promoted_by, models, rollout, policy
+        version,
+        decision,
+        env=env,
+        namespace=namespace,
+        deployment=deployment,
+        promoted_by=request.promoted_by,
+        ports=ports,
+        policy=policy,
     )
 
 
 def _roll_out_and_activate(
     version: ModelVersion,
     decision: PromotionDecision,
+    *,
     env: dict[str, str | None],
     namespace: str,
     deployment: str,
     promoted_by: str,
-    models: ModelRegistry,
-    rollout: AgentRollout,
+    ports: PromotionPorts,
     policy: PromotionPolicy,
 ) -> PromotionOutcome:
+    models, rollout = ports.models, ports.rollout
     target = f"{namespace}/{deployment}"
     result: RolloutResult | None = None
     if policy.rollout_enabled:
@@ -441,30 +422,21 @@ def _roll_out_and_activate(
 
 def _dry_run(
     request: PromotionRequest,
+    *,
     agent: AgentDefinition,
     existing: ModelVersion | None,
     run: TrainingRun | None,
     target: str,
-    models: ModelRegistry,
-    episodes: EpisodeStore,
-    datasets: DatasetStore,
-    chat: ChatModel,
-    evaluator: Evaluator,
+    ports: PromotionPorts,
     policy: PromotionPolicy,
-    run_tool: ToolRunner | None,
 ) -> PromotionOutcome:
     candidate_model = existing.served_name if existing else request.model_name
     decision = _gate(
         agent=agent,
         candidate_model=candidate_model,
         dataset_name=(existing.dataset_name if existing else None) or (run.dataset_name if run else None),
-        models=models,
-        episodes=episodes,
-        datasets=datasets,
-        chat=chat,
-        evaluator=evaluator,
+        ports=ports,
         policy=policy,
-        run_tool=run_tool,
     )
     if request.force and not decision.promote:
         decision = decision.model_copy(
@@ -488,24 +460,9 @@ def _dry_run(
 
 
 def promote_and_roll_out(
-    message: FineTuneDone,
-    *,
-    agents: AgentRegistry,
-    models: ModelRegistry,
-    runs: RunStore,
-    datasets: DatasetStore,
-    episodes: EpisodeStore,
-    chat: ChatModel,
-    evaluator: Evaluator,
-    deployer: ModelDeployer,
-    rollout: AgentRollout,
-    policy: PromotionPolicy,
-    run_tool: ToolRunner | None = None,
+    message: FineTuneDone, ports: PromotionPorts, policy: PromotionPolicy
 ) -> PromotionOutcome | None:
     """Loop step for the ``fine-tune-done`` queue: promote the run's model hands-off (gate on, mark active).
-
-    Signature: ``promote_and_roll_out(FineTuneDone, *, agents, models, runs, datasets, episodes, chat,
-    evaluator, deployer, rollout, policy: PromotionPolicy, run_tool=None) -> PromotionOutcome | None``.
 
     Returns ``None`` (and logs why) when there is nothing to promote: the run did not succeed or
     produced no model. Idempotent: a second delivery of the same message finds the version
@@ -514,7 +471,7 @@ def promote_and_roll_out(
     Raises ``NotFound`` for an unknown run or agent, ``ProviderError`` when deployment or the
     rollout was refused (the host retries transient ones and dead-letters the rest).
     """
-    run = runs.get(message.run_id)
+    run = ports.runs.get(message.run_id)
     if run.state != "succeeded" or not run.fine_tuned_model:
         logger.info(
             "run %s ended %s without a model: nothing to promote",
@@ -523,7 +480,7 @@ def promote_and_roll_out(
             extra={"agent_id": run.agent_id, "run_id": run.id},
         )
         return None
-    existing = _find_version(models, run.agent_id, run.fine_tuned_model)
+    existing = _find_version(ports.models, run.agent_id, run.fine_tuned_model)
     if existing is not None and existing.status not in ("registered", "deployed"):
         if existing.active:
             return PromotionOutcome(
@@ -543,17 +500,8 @@ def promote_and_roll_out(
         PromotionRequest(
             agent_id=run.agent_id, model_name=run.fine_tuned_model, mark_active=True, promoted_by=LOOP_USER
         ),
-        agents=agents,
-        models=models,
-        runs=runs,
-        datasets=datasets,
-        episodes=episodes,
-        chat=chat,
-        evaluator=evaluator,
-        deployer=deployer,
-        rollout=rollout,
-        policy=policy,
-        run_tool=run_tool,
+        ports,
+        policy,
     )
 
 
@@ -570,20 +518,13 @@ def _previous_version(
     return retired[0] if retired else None
 
 
-def rollback(
-    *,
-    agent_id: str,
-    to: str | None,
-    agents: AgentRegistry,
-    models: ModelRegistry,
-    rollout: AgentRollout,
-    policy: PromotionPolicy,
-    by: str,
-) -> RollbackOutcome:
+def rollback(request: RollbackRequest, ports: PromotionPorts, policy: PromotionPolicy) -> RollbackOutcome:
     """Re-activate the previous version (or ``to``) and roll out its env; with no previous version,
     go back to the base model (``USE_TUNED_MODEL=false``). The version left is marked ``rolled_back``
     so a second rollback goes further back instead of returning to it."""
-    agent = agents.get(agent_id)
+    agent_id, to, by = request.agent_id, request.to, request.by
+    models, rollout = ports.models, ports.rollout
+    agent = ports.agents.get(agent_id)
     namespace, deployment = _target(agent, policy)
     current = models.active(agent_id)
     target_version: ModelVersion | None
@@ -643,41 +584,4 @@ def rollback(
         to_version=target_version,
         env=env,
         rollout=result,
-    )
-
-
-class PolicySettings(Protocol):
-    """The ``Settings`` fields a promotion policy is made of (services never import the config module)."""
-
-    promotion_tolerance: float
-    gate_recent_episodes: int
-    dataset_min_reward: float
-    rollout_enabled: bool
-    k8s_namespace: str
-    base_model: str | None
-    azure_openai_deployment: str
-
-    @property  # read-only, so Settings' narrower Literal type conforms
-    def lightning_trainer(self) -> str | None: ...
-
-    @property
-    def model_fields_set(self) -> set[str]: ...
-
-
-def policy_from_settings(settings: PolicySettings) -> PromotionPolicy:
-    """The policy every host uses: tolerance, recent episodes, the base model agents fall back to
-    (``AZURE_OPENAI_DEPLOYMENT`` on Azure, ``BASE_MODEL`` otherwise), rollout on/off, and
-    ``K8S_NAMESPACE`` when it was set explicitly (else each agent definition's namespace)."""
-    base = (
-        settings.azure_openai_deployment
-        if settings.lightning_trainer == "azure-openai"
-        else settings.base_model or "local-base"
-    )
-    return PromotionPolicy(
-        tolerance=settings.promotion_tolerance,
-        recent_episodes=settings.gate_recent_episodes,
-        min_reward=settings.dataset_min_reward,
-        base_model=base,
-        rollout_enabled=settings.rollout_enabled,
-        namespace=settings.k8s_namespace if "k8s_namespace" in settings.model_fields_set else None,
     )

@@ -1,20 +1,19 @@
 """Training: start, poll, show, list and cancel fine-tuning runs, and the loop step that drives them.
 
 Called by the CLI (``lightning/commands/training.py``), the local loop and the Azure Functions
-Service Bus handler. Every function takes the ports it needs as keyword arguments:
+Service Bus handler. Use cases take ``(request_or_message, ports: TrainingPorts, policy)``; the small
+readers take the one or two ports they need:
 
-- ``start_training(request, *, runs, datasets, blobs, provider, work_dir=None, file_timeout=600.0)``
-  → ``StartResult`` — idempotent: the same dataset + settings returns the existing run (resuming it if
-  a crash interrupted it) instead of paying for a second job.
+- ``start_training(request, ports, policy=TrainingPolicy())`` → ``StartResult`` — idempotent: the same
+  dataset + settings returns the existing run (resuming it if a crash interrupted it) instead of paying
+  for a second job.
 - ``poll_training(run, *, runs, provider)`` → ``(run, terminal)`` — advances the stored run from the
   provider's answer.
 - ``training_status(job_id, *, runs, provider)`` → ``TrainingStatus`` (polls first).
 - ``cancel_training(job_id, *, runs, provider)`` → ``TrainingRun``.
 - ``list_training_runs(*, runs, agent_id=None, limit=50)`` → ``list[TrainingRun]``.
-- ``start_or_poll_fine_tune(message, *, runs, datasets, blobs, provider, queue, poll_seconds,
-  default_base_model, default_epochs=None, clock=None, work_dir=None)`` → ``FineTuneStep`` — the
-  ``fine-tune-jobs`` queue handler (wire ``poll_seconds=settings.fine_tune_poll_seconds``,
-  ``default_base_model=settings.base_model``, ``default_epochs=settings.training_epochs``).
+- ``start_or_poll_fine_tune(message, ports, policy, *, clock=None)`` → ``FineTuneStep`` — the
+  ``fine-tune-jobs`` queue handler (the policy comes from settings in ``lightning.bootstrap``).
 
 Durability: the run is written after every step (files uploaded, files processed, job created), with
 the etag of the previous write, so a crash resumes where it stopped and two concurrent drivers of one
@@ -33,7 +32,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lightning.domain.dataset import DatasetFile, DatasetManifest
 from lightning.domain.episode import utcnow
@@ -59,10 +58,10 @@ from lightning.domain.training import (
     run_state_for,
     step_rate,
 )
+from lightning.ports.bundles import TrainingPorts
 from lightning.ports.clock import Clock
-from lightning.ports.datasets import BlobStore, DatasetStore
+from lightning.ports.datasets import BlobStore
 from lightning.ports.finetune import FineTuneProvider, ProviderJob
-from lightning.ports.queue import Queue
 from lightning.ports.runs import RunStore
 
 logger = logging.getLogger(__name__)
@@ -79,6 +78,18 @@ class StartTraining(BaseModel):
     suffix: str | None = Field(default=None, description="Model-name suffix; derived from the agent id.")
     use_validation: bool = Field(default=True, description="Use the dataset's validation file if it has one.")
     restart: bool = Field(default=False, description="Start again when the same run failed or was cancelled.")
+
+
+class TrainingPolicy(BaseModel):
+    """The knobs of the fine-tune step (from ``Settings``: FINE_TUNE_POLL_SECONDS, BASE_MODEL, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    poll_seconds: float = Field(default=60.0, ge=0, description="Delay before a fine-tune is polled again.")
+    default_base_model: str = Field(default="local-base", description="For StartFineTune without one.")
+    default_epochs: int | None = Field(default=None, description="TRAINING_EPOCHS; None: provider default.")
+    work_dir: Path | None = Field(default=None, description="Where dataset files are downloaded to upload.")
+    file_timeout: float = Field(default=600.0, gt=0, description="Seconds to wait for file processing.")
 
 
 class StartResult(BaseModel):
@@ -117,21 +128,16 @@ class FineTuneStep(BaseModel):
 
 # --- start -------------------------------------------------------------------------------------
 def start_training(
-    request: StartTraining,
-    *,
-    runs: RunStore,
-    datasets: DatasetStore,
-    blobs: BlobStore,
-    provider: FineTuneProvider,
-    work_dir: Path | None = None,
-    file_timeout: float = 600.0,
+    request: StartTraining, ports: TrainingPorts, policy: TrainingPolicy | None = None
 ) -> StartResult:
     """Create (or find) the run for ``request`` and drive it until the provider has a job.
 
     A permanent provider error leaves the run ``failed`` with the provider's message and returns it;
     a transient one (retries spent) propagates and leaves the run where it was, so starting again
     resumes it."""
-    manifest = datasets.get(request.dataset_name)
+    policy = policy or TrainingPolicy()
+    runs, provider = ports.runs, ports.provider
+    manifest = ports.datasets.get(request.dataset_name)
     if manifest.agent_id != request.agent_id:
         raise InvalidInput(
             f"dataset {manifest.name!r} belongs to agent {manifest.agent_id!r}, not {request.agent_id!r}",
@@ -169,18 +175,7 @@ def start_training(
             continue
         if existing.terminal:
             return StartResult(run=existing, created=False)
-        return StartResult(
-            run=_drive(
-                existing,
-                manifest,
-                runs=runs,
-                blobs=blobs,
-                provider=provider,
-                work_dir=work_dir,
-                file_timeout=file_timeout,
-            ),
-            created=False,
-        )
+        return StartResult(run=_drive(existing, manifest, ports, policy), created=False)
     run, created = runs.create_or_get(
         TrainingRun(
             id=new_run_id(),
@@ -200,10 +195,7 @@ def start_training(
     logger.info("training run %s %s", run.id, "created" if created else "exists", extra={"run_id": run.id})
     if run.terminal:
         return StartResult(run=run, created=created)
-    run = _drive(
-        run, manifest, runs=runs, blobs=blobs, provider=provider, work_dir=work_dir, file_timeout=file_timeout
-    )
-    return StartResult(run=run, created=created)
+    return StartResult(run=_drive(run, manifest, ports, policy), created=created)
 
 
 def new_run_id() -> str:
@@ -212,18 +204,14 @@ def new_run_id() -> str:
 
 
 def _drive(
-    run: TrainingRun,
-    manifest: DatasetManifest,
-    *,
-    runs: RunStore,
-    blobs: BlobStore,
-    provider: FineTuneProvider,
-    work_dir: Path | None,
-    file_timeout: float,
+    run: TrainingRun, manifest: DatasetManifest, ports: TrainingPorts, policy: TrainingPolicy
 ) -> TrainingRun:
     """created/uploading/validating_files → a job exists (queued or later), writing after each step."""
+    runs, provider, file_timeout = ports.runs, ports.provider, policy.file_timeout
     try:
-        run = _upload(run, manifest, runs=runs, blobs=blobs, provider=provider, work_dir=work_dir)
+        run = _upload(
+            run, manifest, runs=runs, blobs=ports.blobs, provider=provider, work_dir=policy.work_dir
+        )
         if run.job_id is None:
             run = runs.update(run.progress_to("validating_files"))
             assert run.training_file_id is not None
@@ -274,6 +262,8 @@ def _upload(
     if run.job_id is not None or not (need_train or need_validation):
         return run
     run = runs.update(run.progress_to("uploading"))  # claims the run: a concurrent driver now conflicts
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="lightning-upload-") as tmp:
         if need_train and train is not None:
             file_id = provider.upload_file(_fetch(blobs, train, manifest, Path(tmp)))
@@ -479,23 +469,16 @@ def poll_message_id(run_id: str, attempt: int) -> str:
 
 def start_or_poll_fine_tune(
     message: Mapping[str, Any] | StartFineTune | PollFineTune,
+    ports: TrainingPorts,
+    policy: TrainingPolicy,
     *,
-    runs: RunStore,
-    datasets: DatasetStore,
-    blobs: BlobStore,
-    provider: FineTuneProvider,
-    queue: Queue,
-    poll_seconds: float,
-    default_base_model: str,
-    default_epochs: int | None = None,
     clock: Clock | None = None,
-    work_dir: Path | None = None,
 ) -> FineTuneStep:
     """Handle one ``fine-tune-jobs`` message.
 
     - ``StartFineTune``: start the run (idempotent; base model and epochs default to
-      ``default_base_model`` / ``default_epochs``), then schedule ``PollFineTune(attempt=1)``
-      ``poll_seconds`` later on ``fine-tune-jobs``.
+      ``policy.default_base_model`` / ``policy.default_epochs``), then schedule ``PollFineTune(attempt=1)``
+      ``policy.poll_seconds`` later on ``fine-tune-jobs``.
     - ``PollFineTune``: resume a run that has no job yet, else poll it; not terminal → schedule attempt
       + 1; terminal → send ``FineTuneDone`` to ``fine-tune-done`` with ``message_id = run.id``.
 
@@ -506,6 +489,7 @@ def start_or_poll_fine_tune(
     polling re-schedules the poll instead."""
     parsed = parse_fine_tune_message(message)
     now = clock.now() if clock is not None else utcnow()
+    runs, queue, poll_seconds = ports.runs, ports.queue, policy.poll_seconds
 
     def schedule(run: TrainingRun, attempt: int, delay: float) -> FineTuneStep:
         message_id = poll_message_id(run.id, attempt)
@@ -526,17 +510,15 @@ def start_or_poll_fine_tune(
 
     if isinstance(parsed, StartFineTune):
         hyperparameters = parsed.hyperparameters
-        if hyperparameters.n_epochs is None and default_epochs is not None:
-            hyperparameters = hyperparameters.model_copy(update={"n_epochs": default_epochs})
+        if hyperparameters.n_epochs is None and policy.default_epochs is not None:
+            hyperparameters = hyperparameters.model_copy(update={"n_epochs": policy.default_epochs})
         request = StartTraining(
             agent_id=parsed.agent_id,
             dataset_name=parsed.dataset_name,
-            base_model=parsed.base_model or default_base_model,
+            base_model=parsed.base_model or policy.default_base_model,
             hyperparameters=hyperparameters,
         )
-        result = start_training(
-            request, runs=runs, datasets=datasets, blobs=blobs, provider=provider, work_dir=work_dir
-        )
+        result = start_training(request, ports, policy)
         return done(result.run) if result.run.terminal else schedule(result.run, 1, poll_seconds)
 
     run = runs.get(parsed.run_id)
@@ -544,19 +526,10 @@ def start_or_poll_fine_tune(
         return done(run)
     try:
         if run.job_id is None:
-            manifest = datasets.get(run.dataset_name)
-            run = _drive(
-                run,
-                manifest,
-                runs=runs,
-                blobs=blobs,
-                provider=provider,
-                work_dir=work_dir,
-                file_timeout=600.0,
-            )
+            run = _drive(run, ports.datasets.get(run.dataset_name), ports, policy)
             terminal = run.terminal
         else:
-            run, terminal = poll_training(run, runs=runs, provider=provider)
+            run, terminal = poll_training(run, runs=runs, provider=ports.provider)
     except TransientProviderError as error:
         delay = max(poll_seconds, error.retry_after or 0.0)
         logger.warning(

@@ -22,6 +22,8 @@ import json
 import logging
 import math
 import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lightning.adapters.evaluators.rubric import RubricEvaluator
@@ -132,11 +134,30 @@ def _status_code(exc: BaseException) -> int | None:
     return None
 
 
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds the service asked us to wait (``Retry-After`` / ``retry-after-ms``), through the wrappers."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        response = getattr(seen, "response", None)
+        headers = getattr(response, "headers", None)
+        if headers is not None:
+            for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+                value = headers.get(name)
+                try:
+                    if value is not None:
+                        return max(float(value) * scale, 0.0)
+                except (TypeError, ValueError):
+                    continue
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class TaskAdherenceJudge:
     """Evaluator port over azure-ai-evaluation's TaskAdherenceEvaluator and an Azure OpenAI judge deployment."""
 
     name = "task_adherence"
-    max_concurrency = 8  # one HTTP call per episode: the labeling service calls it from a small pool
 
     def __init__(
         self,
@@ -145,7 +166,9 @@ class TaskAdherenceJudge:
         deployment: str,
         api_version: str,
         credential: Any | None = None,
+        max_concurrency: int = 8,
     ) -> None:
+        self.max_concurrency = max_concurrency  # one HTTP call per episode: evaluate_many's pool size
         self._endpoint = endpoint
         self._deployment = deployment
         self._api_version = api_version
@@ -156,7 +179,9 @@ class TaskAdherenceJudge:
         self.version = f"judge:{deployment}:azure-ai-evaluation-{_sdk_version()}"
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, credential: Any | None = None) -> TaskAdherenceJudge:
+    def from_settings(
+        cls, settings: Settings, *, credential: Any | None = None, max_concurrency: int = 8
+    ) -> TaskAdherenceJudge:
         if not settings.azure_openai_endpoint or not settings.azure_openai_judge_deployment:
             raise ConfigurationError(
                 "the task_adherence judge needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_JUDGE_DEPLOYMENT; "
@@ -167,6 +192,7 @@ class TaskAdherenceJudge:
             deployment=settings.azure_openai_judge_deployment,
             api_version=settings.azure_openai_api_version,
             credential=credential,
+            max_concurrency=max_concurrency,
         )
 
     def _sdk_evaluator(self) -> Any:
@@ -231,11 +257,13 @@ class TaskAdherenceJudge:
                     provider="azure-openai",
                 ) from exc
             message = " ".join(str(exc).split())[:300]
-            if status in {408, 429} or (isinstance(status, int) and status >= 500):
+            timed_out = isinstance(exc, TimeoutError | ConnectionError) or "Timeout" in type(exc).__name__
+            if status in {408, 429} or (isinstance(status, int) and status >= 500) or timed_out:
                 raise TransientProviderError(
                     f"judge {self._deployment} unavailable: {message}",
                     provider="azure-openai",
                     status_code=status,
+                    retry_after=_retry_after(exc),
                 ) from exc
             raise ProviderError(
                 f"judge {self._deployment} refused: {message}", provider="azure-openai", status_code=status
@@ -246,13 +274,39 @@ class TaskAdherenceJudge:
             )
         return result
 
+    def evaluate_many(self, items: Sequence[tuple[Episode, AgentDefinition]]) -> list[Evaluation | Exception]:
+        """A bounded pool of ``max_concurrency`` judge calls; outcomes in the items' order."""
+        if items:
+            self._sdk_evaluator()  # a credential problem fails the whole call once, as ConfigurationError
+
+        def one(item: tuple[Episode, AgentDefinition]) -> Evaluation | Exception:
+            try:
+                return self.evaluate(*item)
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # this episode's outcome
+                return exc
+
+        if len(items) <= 1 or self.max_concurrency <= 1:
+            return [one(item) for item in items]
+        with ThreadPoolExecutor(
+            max_workers=min(self.max_concurrency, len(items)), thread_name_prefix="judge"
+        ) as pool:
+            return list(pool.map(one, items))
+
     def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
         result = self._call(episode, agent)
         status = result.get(f"{RESULT_KEY}_status", "completed")
         reason = str(result.get(f"{RESULT_KEY}_reason") or "").strip()
         if status != "completed":
-            raise ValueError(f"judge did not score this episode ({status}): {reason or 'no reason given'}")
-        reward = verdict_to_reward(result.get(f"{RESULT_KEY}_score", result.get(RESULT_KEY)))
+            raise ProviderError(
+                f"judge did not score this episode ({status}): {reason or 'no reason given'}",
+                provider="azure-openai",
+            )
+        try:
+            reward = verdict_to_reward(result.get(f"{RESULT_KEY}_score", result.get(RESULT_KEY)))
+        except ValueError as exc:
+            raise ProviderError(str(exc), provider="azure-openai") from None
         verdict = result.get(f"{RESULT_KEY}_result") or ("pass" if reward >= 1.0 else "fail")
         rubric = self._rubric.evaluate(episode, agent)
         return Evaluation(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lightning.adapters.blob.local import LocalBlobStore
+from lightning.adapters.files.writer import LocalDatasetWriter
 from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
 from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
@@ -18,9 +19,11 @@ from lightning.config import get_settings
 from lightning.domain.dataset import DatasetManifest
 from lightning.domain.errors import ConfigurationError
 from lightning.domain.finetune_format import validate_chat_example
+from lightning.ports.bundles import DatasetPorts
 from lightning.ports.datasets import BlobStore
 from lightning.services.datasets import BuildOutcome, BuildRequest, build_dataset
 from tests.fakes.datasets import labeled_episode
+from tests.fakes.queue import InMemoryQueue
 from tests.plugins.azurite import Azurite
 from tests.unit.datasets.openai_checker import check_chat_lines
 
@@ -32,12 +35,15 @@ def _build(tmp_path: Path, blobs: BlobStore, n: int = 200) -> tuple[SqliteDatase
     datasets = SqliteDatasetStore.at(db)
     outcome = build_dataset(
         BuildRequest(agent_id="autonomous-agent", name="autonomous-agent-v1", validation_split=0.2),
-        episodes=episodes,
-        datasets=datasets,
-        blobs=blobs,
-        agents=YamlAgentRegistry(),
-        tokens=O200kTokenCounter(),
-        work_dir=tmp_path / "work",
+        DatasetPorts(
+            agents=YamlAgentRegistry(),
+            episodes=episodes,
+            datasets=datasets,
+            blobs=blobs,
+            tokens=O200kTokenCounter(),
+            writer=LocalDatasetWriter(root=tmp_path / "work"),
+            queue=InMemoryQueue(),
+        ),
     )
     return datasets, outcome
 

@@ -25,7 +25,8 @@ from lightning.bootstrap import Container
 from lightning.config import get_settings
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.errors import ProviderError, TransientProviderError
-from lightning.services.labeling import label_batch
+from lightning.ports.bundles import LabelingPorts
+from lightning.services.labeling import LabelBatchRequest, label_batch
 from tests.fakes.episodes import InMemoryEpisodeStore, make_episode
 
 DEPLOYMENT = "judge-gpt-4o"
@@ -250,7 +251,8 @@ def test_label_batch_with_the_judge_skips_only_the_bad_episode(
         {"reason": "wrong", "score": 0, "status": "completed"},
     )
     report = label_batch(
-        store=store, agents=YamlAgentRegistry(), evaluator=judge, agent_id="autonomous-agent"
+        LabelBatchRequest(agent_id="autonomous-agent"),
+        LabelingPorts(episodes=store, agents=YamlAgentRegistry(), evaluator=judge),
     )
     assert (report.labeled, report.failed) == (2, 1)
     rewards = sorted(e.reward for e in store.all() if e.reward is not None)
@@ -337,7 +339,10 @@ def test_no_token_stops_the_whole_batch_in_one_line(server: JudgeServer) -> None
     )
     store = InMemoryEpisodeStore([make_episode(f"e{i}") for i in range(3)])
     with pytest.raises(ConfigurationError, match="no Entra ID token for the judge") as err:
-        label_batch(store=store, agents=YamlAgentRegistry(), evaluator=judge, agent_id="autonomous-agent")
+        label_batch(
+            LabelBatchRequest(agent_id="autonomous-agent"),
+            LabelingPorts(episodes=store, agents=YamlAgentRegistry(), evaluator=judge),
+        )
     assert "\n" not in str(err.value)
     assert "az login" in str(err.value)
     assert server.requests == []  # nothing was sent without a token
@@ -349,7 +354,8 @@ def test_the_judge_is_called_in_parallel(judge: TaskAdherenceJudge, server: Judg
     server.delay = 0.02  # so parallel calls overlap
     try:
         report = label_batch(
-            store=store, agents=YamlAgentRegistry(), evaluator=judge, agent_id="autonomous-agent"
+            LabelBatchRequest(agent_id="autonomous-agent"),
+            LabelingPorts(episodes=store, agents=YamlAgentRegistry(), evaluator=judge),
         )
     finally:
         server.delay = 0.0

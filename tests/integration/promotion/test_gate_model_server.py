@@ -27,6 +27,7 @@ def served_world(world: World, model_server: Any, tmp_path: Path) -> World:
     )
     world.models = SqliteModelRegistry(SqliteDatabase(tmp_path / "lightning.db"))  # type: ignore[assignment]
     world.deployer = RecordingDeployer(served_as_is=True)
+    world.run_tool = run_tool
     return world
 
 
@@ -38,8 +39,7 @@ def test_the_tuned_model_passes_and_a_regression_is_refused(
 
     promoted = promote_model(
         PromotionRequest(agent_id=AGENT, model_name=tuned, mark_active=True),
-        run_tool=lambda tool, args: run_tool(tool, args),
-        **served_world.ports(),
+        *served_world.args(),
     )
 
     assert promoted.action == "promoted", promoted.message
@@ -56,8 +56,7 @@ def test_the_tuned_model_passes_and_a_regression_is_refused(
     served_world.runs.create_or_get(make_run("local-base", run_id="run-regressed"))
     refused = promote_model(
         PromotionRequest(agent_id=AGENT, model_name="local-base", mark_active=True),
-        run_tool=lambda tool, args: run_tool(tool, args),
-        **served_world.ports(),
+        *served_world.args(),
     )
 
     assert refused.action == "rejected"

@@ -14,7 +14,13 @@ from lightning.adapters.sqlite.db import SqliteDatabase
 from lightning.adapters.sqlite.models import SqliteModelRegistry
 from lightning.config import Settings
 from lightning.domain.messages import FineTuneDone
-from lightning.services.promotion import PromotionRequest, promote_and_roll_out, promote_model, rollback
+from lightning.services.promotion import (
+    PromotionRequest,
+    RollbackRequest,
+    promote_and_roll_out,
+    promote_model,
+    rollback,
+)
 from tests.standins.kubernetes_api import container_env
 from tests.unit.promotion.conftest import AGENT, FT_MODEL, World, make_run
 from tests.unit.promotion.conftest import world as world
@@ -41,13 +47,13 @@ def test_duplicate_completion_message_causes_no_second_rollout(
     real_world.chat.wrong_every["local-base"] = 2
     message = FineTuneDone(run_id="run-1", agent_id=AGENT, state="succeeded", fine_tuned_model=FT_MODEL)
 
-    first = promote_and_roll_out(message, **real_world.ports())
+    first = promote_and_roll_out(message, *real_world.args())
     assert first is not None
     assert first.action == "promoted"
     assert patches(kubernetes_api) == 1
     assert container_env(kubernetes_api.deployment(NS, AGENT))["TUNED_MODEL_NAME"] == FT_MODEL
 
-    second = promote_and_roll_out(message, **real_world.ports())
+    second = promote_and_roll_out(message, *real_world.args())
     assert second is not None
     assert second.action == "already_active"
     assert patches(kubernetes_api) == 1
@@ -59,7 +65,7 @@ def test_never_available_keeps_the_previous_version_and_env(real_world: World, k
     assert (
         promote_model(
             PromotionRequest(agent_id=AGENT, model_name=FT_MODEL, mark_active=True, force=True),
-            **real_world.ports(),
+            *real_world.args(),
         ).action
         == "promoted"
     )
@@ -67,7 +73,7 @@ def test_never_available_keeps_the_previous_version_and_env(real_world: World, k
 
     outcome = promote_model(
         PromotionRequest(agent_id=AGENT, model_name="ft:broken", mark_active=True, force=True),
-        **real_world.ports(),
+        *real_world.args(),
     )
 
     assert outcome.action == "rollout_failed"
@@ -87,10 +93,10 @@ def test_never_available_keeps_the_previous_version_and_env(real_world: World, k
 def test_rollback_through_kubernetes(real_world: World, kubernetes_api: Any) -> None:
     promote_model(
         PromotionRequest(agent_id=AGENT, model_name=FT_MODEL, mark_active=True, force=True),
-        **real_world.ports(),
+        *real_world.args(),
     )
-    ports = {k: real_world.ports()[k] for k in ("agents", "models", "rollout", "policy")}
-    outcome = rollback(agent_id=AGENT, to=None, by="ops", **ports)
+    ports = real_world.args()
+    outcome = rollback(RollbackRequest(agent_id=AGENT, to=None, by="ops"), *ports)
     assert outcome.ok
     assert container_env(kubernetes_api.deployment(NS, AGENT)) == {
         "ENABLE_EPISODE_CAPTURE": "true",

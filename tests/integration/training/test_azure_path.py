@@ -18,7 +18,9 @@ from lightning.adapters.sqlite.datasets import SqliteDatasetStore
 from lightning.adapters.sqlite.runs import SqliteRunStore
 from lightning.config import get_settings
 from lightning.domain.training import Hyperparameters
+from lightning.ports.bundles import TrainingPorts
 from lightning.services.training import StartTraining, start_training, training_status
+from tests.fakes.queue import InMemoryQueue
 from tests.integration.training.conftest import store_dataset
 from tests.integration.training.ft_server import FineTuneServer
 
@@ -61,10 +63,13 @@ def test_azure_requests_have_the_azure_url_shape_api_version_and_bearer_token(
             base_model=settings.base_model or "",
             hyperparameters=Hyperparameters(n_epochs=2),
         ),
-        runs=runs,
-        datasets=SqliteDatasetStore.from_settings(settings),
-        blobs=LocalBlobStore.from_settings(settings),
-        provider=provider,
+        TrainingPorts(
+            runs=runs,
+            datasets=SqliteDatasetStore.from_settings(settings),
+            blobs=LocalBlobStore.from_settings(settings),
+            provider=provider,
+            queue=InMemoryQueue(),
+        ),
     ).run
     assert run.job_id is not None
     status = training_status(run.job_id, runs=runs, provider=provider)

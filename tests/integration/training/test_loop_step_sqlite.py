@@ -13,7 +13,8 @@ from lightning.adapters.sqlite.runs import SqliteRunStore
 from lightning.config import Settings
 from lightning.domain.dataset import DatasetManifest
 from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS, StartFineTune
-from lightning.services.training import FineTuneStep, start_or_poll_fine_tune
+from lightning.ports.bundles import TrainingPorts
+from lightning.services.training import FineTuneStep, TrainingPolicy, start_or_poll_fine_tune
 from tests.integration.training.ft_server import Fault, FineTuneServer
 
 
@@ -31,13 +32,15 @@ def test_start_message_to_fine_tune_done(
     def handle(body: dict) -> FineTuneStep:  # type: ignore[type-arg]
         return start_or_poll_fine_tune(
             body,
-            runs=runs,
-            datasets=SqliteDatasetStore.from_settings(settings),
-            blobs=LocalBlobStore.from_settings(settings),
-            provider=provider,
-            queue=queue,
-            poll_seconds=0.0,  # due at once: the test drives time by receiving
-            default_base_model=settings.base_model or "",
+            TrainingPorts(
+                runs=runs,
+                datasets=SqliteDatasetStore.from_settings(settings),
+                blobs=LocalBlobStore.from_settings(settings),
+                provider=provider,
+                queue=queue,
+            ),
+            # due at once: the test drives time by receiving
+            TrainingPolicy(poll_seconds=0.0, default_base_model=settings.base_model or ""),
         )
 
     start = StartFineTune(agent_id="autonomous-agent", dataset_name="autonomous-agent-v1")

@@ -17,7 +17,9 @@ from lightning.adapters.sqlite.runs import SqliteRunStore
 from lightning.agent.queries import generate_queries
 from lightning.config import get_settings
 from lightning.domain.training import Hyperparameters
+from lightning.ports.bundles import TrainingPorts
 from lightning.services.training import StartTraining, poll_training, start_training, training_status
+from tests.fakes.queue import InMemoryQueue
 from tests.integration.training.conftest import store_dataset
 
 if TYPE_CHECKING:
@@ -57,10 +59,13 @@ def test_train_on_the_local_model_server(model_server: RunningServer, clean_env:
             hyperparameters=Hyperparameters(n_epochs=2),
             seed=3,
         ),
-        runs=runs,
-        datasets=SqliteDatasetStore.from_settings(settings),
-        blobs=LocalBlobStore.from_settings(settings),
-        provider=provider,
+        TrainingPorts(
+            runs=runs,
+            datasets=SqliteDatasetStore.from_settings(settings),
+            blobs=LocalBlobStore.from_settings(settings),
+            provider=provider,
+            queue=InMemoryQueue(),
+        ),
     )
     run = result.run
     assert run.job_id is not None

@@ -17,6 +17,7 @@ from lightning.config import Settings
 from lightning.domain.dataset import DatasetManifest
 from lightning.domain.errors import TransientProviderError
 from lightning.domain.training import Hyperparameters
+from lightning.ports.bundles import TrainingPorts
 from lightning.services.training import (
     StartTraining,
     cancel_training,
@@ -24,6 +25,7 @@ from lightning.services.training import (
     start_training,
     training_status,
 )
+from tests.fakes.queue import InMemoryQueue
 from tests.integration.training.ft_server import Fault, FineTuneServer, Step
 
 
@@ -47,10 +49,13 @@ class Ports:
         values.update(changes)
         return start_training(
             StartTraining.model_validate(values),
-            runs=self.runs,
-            datasets=self.datasets,
-            blobs=self.blobs,
-            provider=self.provider,
+            TrainingPorts(
+                runs=self.runs,
+                datasets=self.datasets,
+                blobs=self.blobs,
+                provider=self.provider,
+                queue=InMemoryQueue(),
+            ),
         )
 
     def status(self, job_id: str):  # type: ignore[no-untyped-def]

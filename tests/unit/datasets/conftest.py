@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
+from lightning.adapters.files.writer import LocalDatasetWriter
 from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.adapters.tokens import O200kTokenCounter
 from lightning.domain.episode import Episode
+from lightning.ports.bundles import DatasetPorts
 from lightning.services.datasets import BuildOutcome, BuildRequest, build_dataset
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.episodes import InMemoryEpisodeStore
+from tests.fakes.queue import InMemoryQueue
 
 
 class Ports:
@@ -23,24 +26,27 @@ class Ports:
         self.blobs = InMemoryBlobStore()
         self.agents = YamlAgentRegistry()
         self.tokens = O200kTokenCounter()
+        self.queue = InMemoryQueue()
         self.work_dir = work_dir
 
     def add(self, episodes: Sequence[Episode]) -> None:
         self.episodes.add(episodes)
 
-    def build(self, *, parallel: bool | None = None, **fields: Any) -> BuildOutcome:
-        fields.setdefault("agent_id", "autonomous-agent")
-        fields.setdefault("name", "autonomous-agent-v1")
-        return build_dataset(
-            BuildRequest(**fields),
+    def bundle(self, *, parallel: bool | None = None) -> DatasetPorts:
+        return DatasetPorts(
+            agents=self.agents,
             episodes=self.episodes,
             datasets=self.datasets,
             blobs=self.blobs,
-            agents=self.agents,
             tokens=self.tokens,
-            work_dir=self.work_dir,
-            parallel=parallel,
+            writer=LocalDatasetWriter(root=self.work_dir, parallel=parallel),
+            queue=self.queue,
         )
+
+    def build(self, *, parallel: bool | None = None, **fields: Any) -> BuildOutcome:
+        fields.setdefault("agent_id", "autonomous-agent")
+        fields.setdefault("name", "autonomous-agent-v1")
+        return build_dataset(BuildRequest(**fields), self.bundle(parallel=parallel))
 
     def lines(self, uri: str) -> list[bytes]:
         return list(self.blobs.open_lines(uri))

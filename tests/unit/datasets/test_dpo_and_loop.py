@@ -87,15 +87,10 @@ def test_dpo_needs_ten_pairs(ports: Ports) -> None:
 
 
 def run_step(ports: Ports, queue: InMemoryQueue, now: datetime, **policy: Any) -> Any:
+    ports.queue = queue
     return build_datasets_when_ready(
-        agents=ports.agents,
-        episodes=ports.episodes,
-        datasets=ports.datasets,
-        blobs=ports.blobs,
-        queue=queue,
-        tokens=ports.tokens,
-        policy=DatasetPolicy(**{"min_episodes": 50, "min_hours_between": 24, **policy}),
-        work_dir=ports.work_dir,
+        ports.bundle(),
+        DatasetPolicy(**{"min_episodes": 50, "min_hours_between": 24, **policy}),
         now=now,
     )
 

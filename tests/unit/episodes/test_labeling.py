@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -10,11 +13,14 @@ from lightning.adapters.evaluators.rubric import RubricEvaluator
 from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import Episode, Label
-from lightning.domain.errors import InvalidInput, NotFound
+from lightning.domain.errors import ConfigurationError, InvalidInput, NotFound
+from lightning.ports.bundles import LabelingPorts
 from lightning.ports.episodes import EpisodeQuery
 from lightning.ports.evaluator import Evaluation
 from lightning.services.labeling import (
+    LabelBatchRequest,
     LabelingPolicy,
+    LabelReport,
     label_batch,
     label_episode,
     label_new_episodes,
@@ -39,6 +45,15 @@ class FixedEvaluator:
         self.during = during
         self.seen: list[str] = []
 
+    def evaluate_many(self, items: Sequence[tuple[Episode, AgentDefinition]]) -> list[Evaluation | Exception]:
+        outcomes: list[Evaluation | Exception] = []
+        for episode, agent in items:
+            try:
+                outcomes.append(self.evaluate(episode, agent))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
         self.seen.append(episode.id)
         if self.during is not None:
@@ -48,6 +63,39 @@ class FixedEvaluator:
         return Evaluation(
             score=self.scores.get(episode.id, 0.5), reason="table", evaluator=self.name, evaluator_version="1"
         )
+
+
+def batch(
+    *,
+    store: InMemoryEpisodeStore,
+    agents: YamlAgentRegistry,
+    evaluator: Any,
+    agent_id: str,
+    limit: int | None = None,
+    relabel: bool = False,
+    policy: LabelingPolicy | None = None,
+    on_progress: Any = None,
+) -> LabelReport:
+    """``label_batch`` with its request and ports spelled out as keywords (what these tests vary)."""
+    return label_batch(
+        LabelBatchRequest(agent_id=agent_id, limit=limit, relabel=relabel),
+        LabelingPorts(episodes=store, agents=agents, evaluator=evaluator),
+        policy,
+        on_progress=on_progress,
+    )
+
+
+def new_episodes(
+    episodes: Any,
+    *,
+    store: InMemoryEpisodeStore,
+    agents: YamlAgentRegistry,
+    evaluator: Any,
+    policy: LabelingPolicy | None = None,
+) -> LabelReport:
+    return label_new_episodes(
+        episodes, LabelingPorts(episodes=store, agents=agents, evaluator=evaluator), policy
+    )
 
 
 @pytest.fixture
@@ -106,7 +154,7 @@ def test_label_batch_labels_unlabeled_episodes_and_counts_accepted(agents: YamlA
     store = InMemoryEpisodeStore()
     ids = fill(store, 5)
     evaluator = FixedEvaluator({ids[0]: 0.9, ids[1]: 0.7, ids[2]: 0.69, ids[3]: 0.1, ids[4]: 1.0})
-    report = label_batch(
+    report = batch(
         store=store, agents=agents, evaluator=evaluator, agent_id=AGENT, policy=LabelingPolicy(min_score=0.7)
     )
     assert (report.selected, report.labeled, report.skipped, report.failed, report.accepted) == (
@@ -133,9 +181,7 @@ def test_label_batch_never_touches_human_labels(agents: YamlAgentRegistry) -> No
     store = InMemoryEpisodeStore()
     ids = fill(store, 3)
     label_episode(ids[1], 0.3, store=store, reason="person says poor")
-    report = label_batch(
-        store=store, agents=agents, evaluator=RubricEvaluator(), agent_id=AGENT, relabel=True
-    )
+    report = batch(store=store, agents=agents, evaluator=RubricEvaluator(), agent_id=AGENT, relabel=True)
     assert report.labeled == 2
     assert report.skipped == 1
     assert report.failures[0].episode_id == ids[1]
@@ -147,7 +193,7 @@ def test_label_batch_never_touches_human_labels(agents: YamlAgentRegistry) -> No
 def test_imported_human_labels_that_say_unlabeled_are_still_protected(agents: YamlAgentRegistry) -> None:
     store = InMemoryEpisodeStore()
     store.add([make_episode("odd", labeled=False, label={"source": "human", "score": 0.4})])
-    report = label_batch(store=store, agents=agents, evaluator=RubricEvaluator(), agent_id=AGENT)
+    report = batch(store=store, agents=agents, evaluator=RubricEvaluator(), agent_id=AGENT)
     assert report.skipped == 1
     assert store.get("odd").label.source == "human"  # type: ignore[union-attr]
 
@@ -160,7 +206,7 @@ def test_a_person_labeling_during_the_batch_wins(agents: YamlAgentRegistry) -> N
         if episode.id == ids[1]:
             label_episode(ids[1], 1.0, store=store, labeled_by="bob")
 
-    report = label_batch(
+    report = batch(
         store=store, agents=agents, evaluator=FixedEvaluator({}, during=person_labels_it), agent_id=AGENT
     )
     assert (report.labeled, report.skipped) == (2, 1)
@@ -171,9 +217,7 @@ def test_a_person_labeling_during_the_batch_wins(agents: YamlAgentRegistry) -> N
 def test_one_failing_episode_is_skipped_and_reported(agents: YamlAgentRegistry) -> None:
     store = InMemoryEpisodeStore()
     ids = fill(store, 4)
-    report = label_batch(
-        store=store, agents=agents, evaluator=FixedEvaluator({}, explode={ids[2]}), agent_id=AGENT
-    )
+    report = batch(store=store, agents=agents, evaluator=FixedEvaluator({}, explode={ids[2]}), agent_id=AGENT)
     assert (report.labeled, report.failed) == (3, 1)
     failure = report.failures[0]
     assert (failure.episode_id, failure.kind) == (ids[2], "failed")
@@ -190,7 +234,7 @@ def test_an_out_of_range_score_is_a_failure_not_a_crash(agents: YamlAgentRegistr
 
     store = InMemoryEpisodeStore()
     fill(store, 2)
-    report = label_batch(store=store, agents=agents, evaluator=Broken({}), agent_id=AGENT)
+    report = batch(store=store, agents=agents, evaluator=Broken({}), agent_id=AGENT)
     assert (report.labeled, report.failed) == (0, 2)
     assert "finite" in report.failures[0].reason
 
@@ -199,12 +243,12 @@ def test_a_dead_evaluator_stops_the_batch_early(agents: YamlAgentRegistry) -> No
     store = InMemoryEpisodeStore()
     ids = fill(store, 10)
     evaluator = FixedEvaluator({}, explode=set(ids))
-    report = label_batch(
+    report = batch(
         store=store,
         agents=agents,
         evaluator=evaluator,
         agent_id=AGENT,
-        policy=LabelingPolicy(max_consecutive_failures=3),
+        policy=LabelingPolicy(max_consecutive_failures=3, window=1),
     )
     assert report.failed == 3
     assert len(evaluator.seen) == 3
@@ -216,7 +260,7 @@ def test_limit_takes_the_oldest_and_chunks_are_written(agents: YamlAgentRegistry
     store = InMemoryEpisodeStore()
     ids = fill(store, 12)
     progress: list[int] = []
-    report = label_batch(
+    report = batch(
         store=store,
         agents=agents,
         evaluator=FixedEvaluator({}),
@@ -237,14 +281,14 @@ def test_only_the_requested_agent_is_labeled(agents: YamlAgentRegistry) -> None:
     store = InMemoryEpisodeStore()
     fill(store, 2)
     fill(store, 2, agent_id="approval-agent")
-    label_batch(store=store, agents=agents, evaluator=FixedEvaluator({}), agent_id="approval-agent")
+    batch(store=store, agents=agents, evaluator=FixedEvaluator({}), agent_id="approval-agent")
     assert store.count(EpisodeQuery(agent_id=AGENT, labeled=False)) == 2
     assert store.count(EpisodeQuery(agent_id="approval-agent", labeled=False)) == 0
 
 
 def test_unknown_agent_lists_the_registered_ones(agents: YamlAgentRegistry) -> None:
     with pytest.raises(NotFound, match="registered agents: approval-agent, autonomous-agent"):
-        label_batch(store=InMemoryEpisodeStore(), agents=agents, evaluator=FixedEvaluator({}), agent_id="x")
+        batch(store=InMemoryEpisodeStore(), agents=agents, evaluator=FixedEvaluator({}), agent_id="x")
 
 
 @pytest.mark.parametrize("bad", [float("nan"), 1.5, -0.2])
@@ -255,7 +299,7 @@ def test_min_score_is_validated(bad: float) -> None:
 
 def test_limit_must_be_positive(agents: YamlAgentRegistry) -> None:
     with pytest.raises(InvalidInput, match="--limit"):
-        label_batch(
+        batch(
             store=InMemoryEpisodeStore(), agents=agents, evaluator=FixedEvaluator({}), agent_id=AGENT, limit=0
         )
 
@@ -267,11 +311,11 @@ def test_loop_step_labels_only_unlabeled_and_ignores_its_own_writes(agents: Yaml
     label_episode(f"{AGENT}-001", 0.2, store=store)
     batch = store.changes_since(0)
     evaluator = RubricEvaluator()
-    report = label_new_episodes(batch.episodes, store=store, agents=agents, evaluator=evaluator)
+    report = new_episodes(batch.episodes, store=store, agents=agents, evaluator=evaluator)
     assert report.labeled == 2
     assert report.selected == 2
     # the writes come back through the change feed; feeding them again does nothing
-    again = label_new_episodes(
+    again = new_episodes(
         store.changes_since(batch.cursor).episodes, store=store, agents=agents, evaluator=evaluator
     )
     assert (again.selected, again.labeled) == (0, 0)
@@ -282,7 +326,7 @@ def test_loop_step_isolates_unknown_agents_and_failures(agents: YamlAgentRegistr
     store = InMemoryEpisodeStore()
     ids = fill(store, 3)
     store.add([make_episode("stray", agent_id="ghost-agent")])
-    report = label_new_episodes(
+    report = new_episodes(
         store.changes_since(0).episodes,
         store=store,
         agents=agents,
@@ -301,13 +345,11 @@ def test_loop_step_rereads_feed_documents_without_etag(agents: YamlAgentRegistry
     fill(store, 2)
     snapshot = [e.model_copy(update={"etag": None}) for e in store.changes_since(0).episodes]
     label_episode(f"{AGENT}-000", 0.1, store=store)  # after the snapshot
-    report = label_new_episodes(snapshot, store=store, agents=agents, evaluator=FixedEvaluator({}))
+    report = new_episodes(snapshot, store=store, agents=agents, evaluator=FixedEvaluator({}))
     assert report.labeled == 1
     assert store.get(f"{AGENT}-000").label.source == "human"  # type: ignore[union-attr]
     deleted = make_episode("gone")
-    assert (
-        label_new_episodes([deleted], store=store, agents=agents, evaluator=FixedEvaluator({})).selected == 0
-    )
+    assert new_episodes([deleted], store=store, agents=agents, evaluator=FixedEvaluator({})).selected == 0
 
 
 def test_loop_step_raises_when_the_evaluator_is_down_so_the_batch_is_retried(
@@ -319,22 +361,23 @@ def test_loop_step_raises_when_the_evaluator_is_down_so_the_batch_is_retried(
     ids = fill(store, 6)
     evaluator = FixedEvaluator({}, explode=set(ids[1:]))
     with pytest.raises(TransientProviderError, match="will be retried"):
-        label_new_episodes(
+        new_episodes(
             store.changes_since(0).episodes,
             store=store,
             agents=agents,
             evaluator=evaluator,
-            policy=LabelingPolicy(max_consecutive_failures=3),
+            policy=LabelingPolicy(max_consecutive_failures=3, window=1),
         )
     assert store.get(ids[0]).labeled  # what it did label before stopping is kept
     assert len(evaluator.seen) == 4
 
 
-class SlowThreadRecordingEvaluator(FixedEvaluator):
-    """Sleeps a little so parallel calls overlap; records which threads called it."""
+class PooledEvaluator(FixedEvaluator):
+    """Scores a window from a thread pool, as the judge does; records which threads called it."""
 
-    def __init__(self, scores: dict[str, float], **kwargs: object) -> None:
-        super().__init__(scores, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, scores: dict[str, float], *, workers: int, **kwargs: Any) -> None:
+        super().__init__(scores, **kwargs)
+        self.workers = workers
         self.threads: set[str] = set()
 
     def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
@@ -342,29 +385,43 @@ class SlowThreadRecordingEvaluator(FixedEvaluator):
         import time
 
         self.threads.add(threading.current_thread().name)
-        time.sleep(0.005)
+        time.sleep(0.002)  # calls overlap; the result must not depend on the order they finish in
         return super().evaluate(episode, agent)
 
+    def evaluate_many(self, items: Sequence[tuple[Episode, AgentDefinition]]) -> list[Evaluation | Exception]:
+        def one(item: tuple[Episode, AgentDefinition]) -> Evaluation | Exception:
+            try:
+                return self.evaluate(*item)
+            except Exception as exc:
+                return exc
 
-def test_parallel_labeling_gives_the_same_result_as_sequential(agents: YamlAgentRegistry) -> None:
+        if self.workers == 1:
+            return [one(item) for item in items]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(one, items))
+
+
+def test_an_evaluator_scoring_in_parallel_gives_the_same_result_as_one_by_one(
+    agents: YamlAgentRegistry,
+) -> None:
     outcomes = []
-    for concurrency in (1, 4):
+    for workers in (1, 4):
         store = InMemoryEpisodeStore()
         ids = fill(store, 23)
         label_episode(ids[5], 0.2, store=store)
-        evaluator = SlowThreadRecordingEvaluator(
-            {i: (k % 10) / 10 for k, i in enumerate(ids)}, explode={ids[7], ids[8]}
+        evaluator = PooledEvaluator(
+            {i: (k % 10) / 10 for k, i in enumerate(ids)}, workers=workers, explode={ids[7], ids[8]}
         )
-        report = label_batch(
+        report = batch(
             store=store,
             agents=agents,
             evaluator=evaluator,
             agent_id=AGENT,
             relabel=True,
-            policy=LabelingPolicy(concurrency=concurrency, min_score=0.5, chunk_size=5),
+            policy=LabelingPolicy(min_score=0.5, chunk_size=5, window=8),
         )
         outcomes.append((report.summary(), sorted((e.id, e.reward) for e in store.all())))
-        assert (len(evaluator.threads) > 1) == (concurrency > 1)
+        assert (len(evaluator.threads) > 1) == (workers > 1)
     (sequential, seq_rewards), (parallel, par_rewards) = outcomes
     assert seq_rewards == par_rewards
     assert sequential["failures"] == parallel["failures"]  # same episodes, same order
@@ -375,23 +432,29 @@ def test_parallel_labeling_gives_the_same_result_as_sequential(agents: YamlAgent
 def test_parallel_labeling_stops_on_repeated_failures(agents: YamlAgentRegistry) -> None:
     store = InMemoryEpisodeStore()
     ids = fill(store, 40)
-    evaluator = SlowThreadRecordingEvaluator({}, explode=set(ids))
-    report = label_batch(
+    evaluator = PooledEvaluator({}, workers=4, explode=set(ids))
+    report = batch(
         store=store,
         agents=agents,
         evaluator=evaluator,
         agent_id=AGENT,
-        policy=LabelingPolicy(concurrency=4, max_consecutive_failures=5),
+        policy=LabelingPolicy(max_consecutive_failures=5, window=8),
     )
     assert report.stopped is not None
     assert report.failed == 5
+    assert len(evaluator.seen) == 8  # one window was scored; nothing after the stop
     assert not any(e.labeled for e in store.all())
 
 
-def test_the_evaluator_can_suggest_its_concurrency() -> None:
-    class Suggests(FixedEvaluator):
-        max_concurrency = 6
+def test_a_configuration_error_stops_the_batch_at_once(agents: YamlAgentRegistry) -> None:
+    class NoCredential(FixedEvaluator):
+        def evaluate_many(
+            self, items: Sequence[tuple[Episode, AgentDefinition]]
+        ) -> list[Evaluation | Exception]:
+            raise ConfigurationError("no Entra ID token for the judge")
 
-    assert LabelingPolicy().workers(Suggests({})) == 6
-    assert LabelingPolicy(concurrency=2).workers(Suggests({})) == 2
-    assert LabelingPolicy().workers(FixedEvaluator({})) == 1
+    store = InMemoryEpisodeStore()
+    fill(store, 3)
+    with pytest.raises(ConfigurationError, match="no Entra ID token"):
+        batch(store=store, agents=agents, evaluator=NoCredential({}), agent_id=AGENT)
+    assert not any(e.labeled for e in store.all())

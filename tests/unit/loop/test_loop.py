@@ -5,31 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lightning.adapters.evaluators.rubric import RubricEvaluator
-from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
-from lightning.adapters.tokens import O200kTokenCounter
 from lightning.domain.errors import TransientProviderError
+from lightning.ports.bundles import LoopPorts
 from lightning.ports.episodes import ChangeBatch, EpisodeQuery
 from lightning.services.datasets import DatasetPolicy
-from lightning.services.loop import LABELING_CURSOR, LoopPolicy, LoopPorts, run_loop
-from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
+from lightning.services.loop import LABELING_CURSOR, LoopPolicy, run_loop
+from tests.fakes.bundles import MemoryCursors, loop_ports
 from tests.fakes.episodes import InMemoryEpisodeStore, make_episode
-from tests.fakes.finetune import FakeFineTuneProvider
-from tests.fakes.models import InMemoryModelRegistry
-from tests.fakes.queue import InMemoryQueue
-from tests.fakes.rollout import RecordingDeployer, RecordingRollout
-from tests.fakes.runs import InMemoryRunStore
-
-
-class Cursors:
-    def __init__(self) -> None:
-        self.positions: dict[str, int] = {}
-
-    def get(self, name: str) -> int:
-        return self.positions.get(name, 0)
-
-    def set(self, name: str, position: int) -> None:
-        self.positions[name] = position
 
 
 class FlakyEpisodes(InMemoryEpisodeStore):
@@ -57,38 +39,18 @@ class StepClock:
         self.moment += timedelta(seconds=seconds)
 
 
-class NoChat:
-    def choose_tool(self, **_: object) -> object:
-        raise AssertionError("nothing is promoted in these tests")
-
-
-def _ports(episodes: InMemoryEpisodeStore, cursors: Cursors) -> LoopPorts:
-    return LoopPorts(
-        episodes=episodes,
-        cursors=cursors,
-        agents=YamlAgentRegistry(),
-        evaluator=RubricEvaluator(),
-        datasets=InMemoryDatasetStore(),
-        blobs=InMemoryBlobStore(),
-        tokens=O200kTokenCounter(),
-        queue=InMemoryQueue(),
-        runs=InMemoryRunStore(),
-        provider=FakeFineTuneProvider(),
-        models=InMemoryModelRegistry(),
-        chat=NoChat(),  # type: ignore[arg-type]
-        deployer=RecordingDeployer(),
-        rollout=RecordingRollout(),
-    )
+def _ports(episodes: InMemoryEpisodeStore, cursors: MemoryCursors, work_dir: Path) -> LoopPorts:
+    return loop_ports(work_dir, episodes=episodes, cursors=cursors)
 
 
 def test_a_transient_failure_is_retried_on_the_next_pass_and_nothing_is_skipped(tmp_path: Path) -> None:
     episodes = FlakyEpisodes([make_episode(f"e{i}") for i in range(5)])
-    cursors = Cursors()
-    policy = LoopPolicy(datasets=DatasetPolicy(min_episodes=1000), work_dir=tmp_path)
+    cursors = MemoryCursors()
+    policy = LoopPolicy(datasets=DatasetPolicy(min_episodes=1000))
     reports = []
 
     passes = run_loop(
-        _ports(episodes, cursors),
+        _ports(episodes, cursors, tmp_path),
         policy,
         clock=StepClock(),
         interval_seconds=1,
@@ -106,10 +68,10 @@ def test_a_transient_failure_is_retried_on_the_next_pass_and_nothing_is_skipped(
 
 def test_labels_written_by_the_loop_do_not_loop(tmp_path: Path) -> None:
     episodes = InMemoryEpisodeStore([make_episode(f"e{i}") for i in range(3)])
-    policy = LoopPolicy(datasets=DatasetPolicy(min_episodes=1000), work_dir=tmp_path)
+    policy = LoopPolicy(datasets=DatasetPolicy(min_episodes=1000))
     reports = []
     run_loop(
-        _ports(episodes, Cursors()),
+        _ports(episodes, MemoryCursors(), tmp_path),
         policy,
         clock=StepClock(),
         interval_seconds=1,

@@ -16,7 +16,9 @@ from lightning.domain.dataset import DatasetManifest, RewardStats
 from lightning.domain.episode import Action, Episode, Label, State
 from lightning.domain.errors import TransientProviderError
 from lightning.domain.training import TrainingRun
+from lightning.ports.bundles import PromotionPorts
 from lightning.ports.chat import ToolCallChoice
+from lightning.ports.tools import ToolRunner
 from lightning.services.promotion import PromotionPolicy
 from tests.fakes.datasets import InMemoryDatasetStore
 from tests.fakes.episodes import InMemoryEpisodeStore
@@ -103,20 +105,25 @@ class World:
     policy: PromotionPolicy = field(
         default_factory=lambda: PromotionPolicy(tolerance=0.02, recent_episodes=20)
     )
+    run_tool: ToolRunner | None = None
 
-    def ports(self) -> dict[str, Any]:
-        return {
-            "agents": self.agents,
-            "models": self.models,
-            "runs": self.runs,
-            "datasets": self.datasets,
-            "episodes": self.episodes,
-            "chat": self.chat,
-            "evaluator": self.evaluator,
-            "deployer": self.deployer,
-            "rollout": self.rollout,
-            "policy": self.policy,
-        }
+    def ports(self) -> PromotionPorts:
+        return PromotionPorts(
+            agents=self.agents,
+            models=self.models,
+            runs=self.runs,
+            datasets=self.datasets,
+            episodes=self.episodes,
+            chat=self.chat,
+            evaluator=self.evaluator,
+            deployer=self.deployer,
+            rollout=self.rollout,
+            run_tool=self.run_tool,
+        )
+
+    def args(self) -> tuple[PromotionPorts, PromotionPolicy]:
+        """``(ports, policy)``, the last two arguments of every promotion use case."""
+        return self.ports(), self.policy
 
 
 @pytest.fixture

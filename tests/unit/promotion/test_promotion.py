@@ -10,6 +10,7 @@ from lightning.domain.model import ModelVersion
 from lightning.services.promotion import (
     PromotionPolicy,
     PromotionRequest,
+    RollbackRequest,
     promote_and_roll_out,
     promote_model,
     rollback,
@@ -21,7 +22,7 @@ TARGET = "mcp-agents/autonomous-agent"
 
 def promote(world: World, model: str = FT_MODEL, **flags: object):
     request = PromotionRequest(agent_id=AGENT, model_name=model, promoted_by="alice", **flags)  # type: ignore[arg-type]
-    return promote_model(request, **world.ports())
+    return promote_model(request, *world.args())
 
 
 def activate_version(world: World, model: str, version: int) -> ModelVersion:
@@ -174,7 +175,7 @@ def test_model_no_run_produced_needs_force(world: World) -> None:
 def test_failed_run_has_nothing_to_promote(world: World) -> None:
     world.runs.create_or_get(make_run("ft:x", state="failed", run_id="run-2"))
     assert (
-        promote_and_roll_out(FineTuneDone(run_id="run-2", agent_id=AGENT, state="failed"), **world.ports())
+        promote_and_roll_out(FineTuneDone(run_id="run-2", agent_id=AGENT, state="failed"), *world.args())
         is None
     )
     assert world.models.list(AGENT) == []
@@ -183,8 +184,8 @@ def test_failed_run_has_nothing_to_promote(world: World) -> None:
 
 def test_duplicate_completion_message_rolls_out_once(world: World) -> None:
     message = FineTuneDone(run_id="run-1", agent_id=AGENT, state="succeeded", fine_tuned_model=FT_MODEL)
-    first = promote_and_roll_out(message, **world.ports())
-    second = promote_and_roll_out(message, **world.ports())
+    first = promote_and_roll_out(message, *world.args())
+    second = promote_and_roll_out(message, *world.args())
     assert first is not None
     assert first.action == "promoted"
     assert first.version is not None
@@ -199,9 +200,9 @@ def test_duplicate_completion_message_rolls_out_once(world: World) -> None:
 def test_loop_does_not_retry_a_rejected_version(world: World) -> None:
     world.chat.wrong_every[FT_MODEL] = 2
     message = FineTuneDone(run_id="run-1", agent_id=AGENT, state="succeeded", fine_tuned_model=FT_MODEL)
-    assert promote_and_roll_out(message, **world.ports()).action == "rejected"  # type: ignore[union-attr]
+    assert promote_and_roll_out(message, *world.args()).action == "rejected"  # type: ignore[union-attr]
     calls = len(world.chat.calls)
-    again = promote_and_roll_out(message, **world.ports())
+    again = promote_and_roll_out(message, *world.args())
     assert again is not None
     assert again.action == "skipped"
     assert "rejected" in again.message
@@ -282,9 +283,9 @@ def test_rollback_goes_back_one_version_then_to_the_base_model(world: World) -> 
     world.runs.create_or_get(make_run("ft:v2", run_id="run-2"))
     assert promote(world, mark_active=True, force=True).action == "promoted"
     assert promote(world, "ft:v2", mark_active=True, force=True).action == "promoted"
-    ports = {k: world.ports()[k] for k in ("agents", "models", "rollout", "policy")}
+    ports = world.args()
 
-    first = rollback(agent_id=AGENT, to=None, by="bob", **ports)
+    first = rollback(RollbackRequest(agent_id=AGENT, to=None, by="bob"), *ports)
     assert first.ok
     assert first.to_version is not None
     assert first.to_version.model_name == FT_MODEL
@@ -292,7 +293,7 @@ def test_rollback_goes_back_one_version_then_to_the_base_model(world: World) -> 
     assert world.models.get(AGENT, "ft:v2").status == "rolled_back"
     assert world.models.active(AGENT).model_name == FT_MODEL  # type: ignore[union-attr]
 
-    second = rollback(agent_id=AGENT, to=None, by="bob", **ports)
+    second = rollback(RollbackRequest(agent_id=AGENT, to=None, by="bob"), *ports)
     assert second.ok
     assert second.to_version is None
     assert world.rollout.env[TARGET] == {"USE_TUNED_MODEL": "false"}
@@ -300,9 +301,9 @@ def test_rollback_goes_back_one_version_then_to_the_base_model(world: World) -> 
     assert "base model" in second.message
 
     with pytest.raises(InvalidInput, match="nothing to roll back"):
-        rollback(agent_id=AGENT, to=None, by="bob", **ports)
+        rollback(RollbackRequest(agent_id=AGENT, to=None, by="bob"), *ports)
 
-    back = rollback(agent_id=AGENT, to="v2", by="bob", **ports)
+    back = rollback(RollbackRequest(agent_id=AGENT, to="v2", by="bob"), *ports)
     assert back.ok
     assert world.models.active(AGENT).model_name == "ft:v2"
 
@@ -310,16 +311,16 @@ def test_rollback_goes_back_one_version_then_to_the_base_model(world: World) -> 
 def test_rollback_refuses_a_version_that_never_went_live(world: World) -> None:
     world.chat.wrong_every[FT_MODEL] = 2
     promote(world, mark_active=True)  # rejected
-    ports = {k: world.ports()[k] for k in ("agents", "models", "rollout", "policy")}
+    ports = world.args()
     with pytest.raises(InvalidInput, match="never live"):
-        rollback(agent_id=AGENT, to="v1", by="bob", **ports)
+        rollback(RollbackRequest(agent_id=AGENT, to="v1", by="bob"), *ports)
 
 
 def test_failed_rollback_rollout_leaves_the_registry_alone(world: World) -> None:
     promote(world, mark_active=True, force=True)
     world.rollout.fail_next = "never became available"
-    ports = {k: world.ports()[k] for k in ("agents", "models", "rollout", "policy")}
-    outcome = rollback(agent_id=AGENT, to=None, by="bob", **ports)
+    ports = world.args()
+    outcome = rollback(RollbackRequest(agent_id=AGENT, to=None, by="bob"), *ports)
     assert not outcome.ok
     assert "registry unchanged" in outcome.message
     assert world.models.active(AGENT).model_name == FT_MODEL  # type: ignore[union-attr]

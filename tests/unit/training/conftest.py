@@ -8,9 +8,26 @@ import json
 import pytest
 
 from lightning.domain.dataset import DatasetFile, DatasetManifest, RewardStats
+from lightning.ports.bundles import TrainingPorts
+from lightning.ports.queue import Queue
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.finetune import FakeFineTuneProvider
+from tests.fakes.queue import InMemoryQueue
 from tests.fakes.runs import InMemoryRunStore
+
+
+def bundle(
+    runs: InMemoryRunStore,
+    datasets: InMemoryDatasetStore,
+    blobs: InMemoryBlobStore,
+    provider: FakeFineTuneProvider,
+    queue: Queue | None = None,
+) -> TrainingPorts:
+    """The training use cases' ports from the fixtures' fakes."""
+    return TrainingPorts(
+        runs=runs, datasets=datasets, blobs=blobs, provider=provider, queue=queue or InMemoryQueue()
+    )
+
 
 EXAMPLE = {"messages": [{"role": "user", "content": "Analyze churn"}, {"role": "assistant", "content": "ok"}]}
 

@@ -8,11 +8,12 @@ import pytest
 
 from lightning.domain.errors import InvalidInput, NotFound, ProviderError, TransientProviderError
 from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS, StartFineTune
-from lightning.services.training import FineTuneStep, start_or_poll_fine_tune
+from lightning.services.training import FineTuneStep, TrainingPolicy, start_or_poll_fine_tune
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.finetune import FakeFineTuneProvider
 from tests.fakes.queue import InMemoryQueue
 from tests.fakes.runs import InMemoryRunStore
+from tests.unit.training.conftest import bundle
 
 NOW = datetime(2026, 2, 7, 10, 0, tzinfo=UTC)
 
@@ -50,13 +51,8 @@ def step(
     def handle(message: object) -> FineTuneStep:
         return start_or_poll_fine_tune(
             message,  # type: ignore[arg-type]
-            runs=runs,
-            datasets=datasets,
-            blobs=blobs,
-            provider=provider,
-            queue=queue,
-            poll_seconds=60,
-            default_base_model="local-base",
+            bundle(runs, datasets, blobs, provider, queue),
+            TrainingPolicy(poll_seconds=60, default_base_model="local-base"),
             clock=clock,
         )
 
@@ -111,14 +107,8 @@ def test_default_epochs_apply_when_the_message_has_none(
 ) -> None:
     result = start_or_poll_fine_tune(
         START,
-        runs=runs,
-        datasets=datasets,
-        blobs=blobs,
-        provider=provider,
-        queue=queue,
-        poll_seconds=60,
-        default_base_model="gpt-4o-mini",
-        default_epochs=4,
+        bundle(runs, datasets, blobs, provider, queue),
+        TrainingPolicy(poll_seconds=60, default_base_model="gpt-4o-mini", default_epochs=4),
     )
     assert result.run.hyperparameters.n_epochs == 4
     assert result.run.base_model == "gpt-4o-mini"

@@ -19,6 +19,7 @@ from lightning.services.training import (
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.finetune import FakeFineTuneProvider, Snapshot
 from tests.fakes.runs import InMemoryRunStore
+from tests.unit.training.conftest import bundle
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def run(
         base_model="gpt-4o-mini",
         hyperparameters=Hyperparameters(n_epochs=3),
     )
-    return start_training(req, runs=runs, datasets=datasets, blobs=blobs, provider=provider).run
+    return start_training(req, bundle(runs, datasets, blobs, provider)).run
 
 
 def test_poll_walks_the_state_machine_to_succeeded(
@@ -93,7 +94,7 @@ def test_failed_job_records_the_provider_error(
         ]
     )
     req = StartTraining(agent_id="autonomous-agent", dataset_name="autonomous-agent-v1", base_model="m")
-    run = start_training(req, runs=runs, datasets=datasets, blobs=blobs, provider=provider).run
+    run = start_training(req, bundle(runs, datasets, blobs, provider)).run
     assert run.job_id is not None
     training_status(run.job_id, runs=runs, provider=provider)
     status = training_status(run.job_id, runs=runs, provider=provider)
@@ -180,7 +181,7 @@ def test_cancel_before_a_job_exists_is_local(
     provider.fail("upload_file", RuntimeError("crash"))
     req = StartTraining(agent_id="autonomous-agent", dataset_name="autonomous-agent-v1", base_model="m")
     with pytest.raises(RuntimeError):
-        start_training(req, runs=runs, datasets=datasets, blobs=blobs, provider=provider)
+        start_training(req, bundle(runs, datasets, blobs, provider))
     [stored] = runs.list()
     cancelled = cancel_training(stored.id, runs=runs, provider=provider)
     assert cancelled.state == "cancelled"

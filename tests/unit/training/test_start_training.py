@@ -10,7 +10,7 @@ from lightning.services.training import StartTraining, start_training
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.finetune import FakeFineTuneProvider
 from tests.fakes.runs import InMemoryRunStore
-from tests.unit.training.conftest import put_dataset
+from tests.unit.training.conftest import bundle, put_dataset
 
 
 def request(**changes: object) -> StartTraining:
@@ -25,7 +25,7 @@ def request(**changes: object) -> StartTraining:
 
 
 def start(req: StartTraining, runs, datasets, blobs, provider):  # type: ignore[no-untyped-def]
-    return start_training(req, runs=runs, datasets=datasets, blobs=blobs, provider=provider)
+    return start_training(req, bundle(runs, datasets, blobs, provider))
 
 
 def test_start_uploads_both_files_and_creates_one_job(

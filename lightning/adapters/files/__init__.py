@@ -1,0 +1,1 @@
+"""Local files: the dataset writer's work folders (and its helper process)."""
