@@ -2,7 +2,15 @@
 
 The JSON shape is the workshop's (``id, agent_id, timestamp, state{query,
 context}, action{tool, arguments}, result, reward, labeled``) plus
-``model_version, latency_ms, error, response`` and a ``label`` record.
+``model_version, latency_ms, error, response``, the label history ``labels``
+(every label given, oldest first) and the effective ``label``.
+
+Ground truth and the judge are kept apart: a human label may carry the call the
+agent *should* have made (``expected_tool`` / ``expected_arguments``); it is a
+*correction* when that differs from the episode's action and a *confirmation*
+when it matches (or when a person accepted the answer as it is). The effective
+label is the latest human one when there is one, else the latest auto one —
+auto-labeling appends to the history and can never displace a person's label.
 """
 
 from __future__ import annotations
@@ -11,7 +19,15 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from lightning.domain.errors import InvalidInput
 
@@ -105,10 +121,19 @@ class Label(BaseModel):
     labeled_at: datetime = Field(default_factory=utcnow)
     labeled_by: str = Field(default="unknown", description="User name or evaluator id.")
     expected_tool: str | None = Field(
-        default=None, description="The tool the evaluator expected, if it knows."
+        default=None,
+        description="Human: the tool the agent should have called. Auto: the tool the evaluator expected.",
+    )
+    expected_arguments: dict[str, Any] | None = Field(
+        default=None,
+        description="Human: the arguments of the right call (validated against the tool schema).",
     )
     tool_correct: bool | None = Field(default=None, description="Whether the chosen tool was the right one.")
     complete: bool | None = Field(default=None, description="Whether the response was complete.")
+    flags: tuple[str, ...] = Field(
+        default=(),
+        description="Evaluator signals a reviewer should know (no_intent, unstated_arguments, competing_intent…).",
+    )
 
 
 class Episode(BaseModel):
@@ -130,7 +155,12 @@ class Episode(BaseModel):
     )
     latency_ms: float | None = Field(default=None, ge=0)
     error: str | None = Field(default=None, description="Error message when the tool call failed.")
-    label: Label | None = None
+    labels: list[Label] = Field(
+        default_factory=list, description="Every label this episode was given, oldest first."
+    )
+    label: Label | None = Field(
+        default=None, description="The effective label: the latest human one, else the latest auto one."
+    )
     etag: str | None = Field(
         default=None, exclude=True, description="Store concurrency token (row version or Cosmos _etag)."
     )
@@ -149,13 +179,53 @@ class Episode(BaseModel):
             raise ValueError("must not contain '/', '\\', '?' or '#'")
         return value
 
+    @model_validator(mode="after")
+    def _history(self) -> Episode:
+        # Documents written before the history existed hold only ``label``: it is the whole history.
+        if self.label is not None and not self.labels:
+            self.labels = [self.label]
+        elif self.labels and self.label is None:
+            self.label = effective_label(self.labels)
+        return self
+
     def with_label(self, label: Label) -> Episode:
-        """The same episode with ``label`` applied (reward and labeled follow the label)."""
-        return self.model_copy(update={"label": label, "reward": label.score, "labeled": True})
+        """The episode with ``label`` appended to its history; reward and labeled follow the effective one."""
+        labels = append_label(self.labels, label)
+        effective = effective_label(labels)
+        assert effective is not None
+        return self.model_copy(
+            update={"labels": labels, "label": effective, "reward": effective.score, "labeled": True}
+        )
 
     @property
     def human_labeled(self) -> bool:
         return self.label is not None and self.label.source == "human"
+
+    @property
+    def human_label(self) -> Label | None:
+        """The latest human label, if a person labeled this episode."""
+        return self.label if self.human_labeled else None
+
+    @property
+    def auto_label(self) -> Label | None:
+        """The latest evaluator label, whatever people said since."""
+        return next((label for label in reversed(self.labels) if label.source == "auto"), None)
+
+    @property
+    def corrected(self) -> bool:
+        """A person said which call was right, and it is not the call the agent made."""
+        return is_correction(self.human_label, self.action)
+
+    def training_call(self) -> tuple[str, dict[str, Any]] | None:
+        """The call an example of this episode teaches: a person's correction, else the agent's own."""
+        human = self.human_label
+        if human is not None and human.expected_tool is not None:
+            return human.expected_tool, dict(
+                human.expected_arguments if human.expected_arguments is not None else self.action.arguments
+            )
+        if self.action.tool is None:
+            return None
+        return self.action.tool, dict(self.action.arguments)
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document stored and exported (timestamps as ISO strings with Z)."""
@@ -163,4 +233,78 @@ class Episode(BaseModel):
         doc["timestamp"] = format_timestamp(self.timestamp)
         if self.label is not None:
             doc["label"]["labeled_at"] = format_timestamp(self.label.labeled_at)
+        for stored, label in zip(doc["labels"], self.labels, strict=True):
+            stored["labeled_at"] = format_timestamp(label.labeled_at)
         return doc
+
+
+MAX_AUTO_LABELS = 20
+"""Auto labels kept per episode (``label-batch --relabel`` can add one a run); human labels are all kept."""
+
+
+def effective_label(labels: list[Label]) -> Label | None:
+    """The label that counts: the latest human one, else the latest auto one (None when unlabeled)."""
+    for label in reversed(labels):
+        if label.source == "human":
+            return label
+    return labels[-1] if labels else None
+
+
+def append_label(labels: list[Label], label: Label) -> list[Label]:
+    """``labels`` + ``label``, keeping every human label and the newest ``MAX_AUTO_LABELS`` auto ones."""
+    history = [*labels, label]
+    autos = sum(1 for item in history if item.source == "auto")
+    if autos <= MAX_AUTO_LABELS:
+        return history
+    drop = autos - MAX_AUTO_LABELS
+    kept: list[Label] = []
+    for item in history:
+        if item.source == "auto" and drop:
+            drop -= 1
+            continue
+        kept.append(item)
+    return kept
+
+
+def is_correction(label: Label | None, action: Action) -> bool:
+    """A human label naming a call other than ``action`` (another tool, or other arguments)."""
+    if label is None or label.source != "human" or label.expected_tool is None:
+        return False
+    if label.expected_tool != action.tool:
+        return True
+    return label.expected_arguments is not None and label.expected_arguments != action.arguments
+
+
+def is_confirmation(label: Label | None, action: Action, *, min_reward: float) -> bool:
+    """A human label that vouches for ``action`` as the right call: no correction, and either the expected
+    call is the action or the person accepted it (reward >= ``min_reward``)."""
+    if label is None or label.source != "human" or action.tool is None or is_correction(label, action):
+        return False
+    return label.expected_tool == action.tool or label.score >= min_reward
+
+
+REVIEW_BAND = (0.4, 0.9)
+"""Judge scores in this band are the uncertain ones (the workshop's accept line, 0.7, is inside)."""
+
+
+def review_priority(label: Label | None) -> float:
+    """How much a person's look at an auto-labeled episode is worth, from its auto label alone (0..1).
+
+    Stored with every label write so the review queue reads the best candidates off an index; the
+    review service re-ranks them with the agent's threshold, rarity and spread
+    (``lightning/services/review.py``). Human-labeled episodes never enter the queue.
+    """
+    if label is None:
+        return 0.3  # never scored: worth a look, below what the judge flags
+    if label.source == "human":
+        return 0.0
+    priority = 0.0
+    low, high = REVIEW_BAND
+    if low <= label.score < high:
+        priority += 0.35 * (1.0 - abs(label.score - 0.7) / 0.3)
+    if label.tool_correct is False:
+        priority += 0.25  # the judge says the agent chose the wrong tool: one of them is wrong
+    if label.expected_tool is None:
+        priority += 0.2  # the judge could not tell which tool fits: its score is a guess
+    priority += 0.1 * min(len(label.flags), 2)
+    return round(min(priority, 1.0), 4)

@@ -12,18 +12,26 @@ from lightning.domain.episode import Episode, Label
 
 
 class EpisodeQuery(BaseModel):
-    """Filters for listing episodes. ``labeled=None`` means both."""
+    """Filters for listing episodes. ``None`` means "either" for every flag."""
 
     model_config = ConfigDict(frozen=True)
 
     agent_id: str | None = None
     labeled: bool | None = None
+    human_labeled: bool | None = Field(default=None, description="The effective label is a person's.")
+    corrected: bool | None = Field(
+        default=None, description="A person corrected the call (Episode.corrected)."
+    )
     since: datetime | None = Field(default=None, description="timestamp >= since")
     until: datetime | None = Field(default=None, description="timestamp < until")
     model_version: str | None = None
     min_reward: float | None = None
     limit: int | None = Field(default=None, ge=1)
-    order: Literal["newest", "oldest"] = "newest"
+    order: Literal[
+        "newest",  # timestamp descending
+        "oldest",  # timestamp ascending
+        "review",  # review_priority(label) descending, then newest (the review queue's candidates)
+    ] = "newest"
 
 
 class LabelWrite(BaseModel):
@@ -68,11 +76,14 @@ class EpisodeStore(Protocol):
     def save_label(
         self, episode_id: str, label: Label, *, agent_id: str | None = None, expected_etag: str | None = None
     ) -> Episode:
-        """Write a label; ``Conflict`` when ``expected_etag`` is stale, ``NotFound`` when missing."""
+        """Append a label to the episode's history (``Episode.with_label``: the effective label stays a
+        person's once one exists). ``Conflict`` when ``expected_etag`` is stale — checked by the store's
+        own conditional write, never read-then-write — ``NotFound`` when missing."""
         ...
 
     def save_labels(self, writes: Sequence[LabelWrite]) -> LabelWriteOutcome:
-        """Write many labels at once (one transaction where the backend has them); never raises on conflicts."""
+        """Append many labels at once (one transaction where the backend has them); never raises on
+        conflicts. Backends keep ``review_priority(effective label)`` with each write for ``order="review"``."""
         ...
 
     def changes_since(self, cursor: int, *, limit: int = 1000) -> ChangeBatch:
