@@ -37,7 +37,12 @@ def test_serve_models_serves_until_terminated(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                assert [model.id for model in client.models.list()] == ["local-base"]
+                assert [model.id for model in client.models.list()] == [
+                    "local-base",
+                    "gpt-4o-mini",
+                    "gpt-4o-mini-2024-07-18",
+                    "gpt-4.1-mini",
+                ]
                 break
             except Exception:
                 if time.monotonic() > deadline or process.poll() is not None:
