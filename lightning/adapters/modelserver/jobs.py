@@ -71,24 +71,26 @@ def sanitize_suffix(suffix: str | None) -> str:
     return re.sub(r"-{2,}", "-", cleaned).strip("-")
 
 
-# A line where "arguments" is followed by anything but a string: only such lines are parsed twice.
-_NON_STRING_ARGUMENTS = re.compile(r'"arguments"\s*:\s*[^"\s]')
+# "arguments" followed by anything but a string: only files (and lines) with one are parsed here.
+_NON_STRING_ARGUMENTS = re.compile(rb'"arguments"\s*:\s*[^"\s]')
 
 
 def check_argument_strings(data: bytes) -> None:
     """``TrainingFileError`` for a tool call whose ``function.arguments`` is not a JSON string.
 
     The fine-tuning format (OpenAI fine-tuning guide, "function calling" examples; the API's own
-    ``FunctionDefinition``/tool-call params in openai-python) carries arguments as a JSON-encoded
-    string, and the service fails the job's file validation otherwise; ``parse_training_file``
-    would take an object. Line numbers are the ones ``parse_training_file`` reports.
+    tool-call params in openai-python) carries arguments as a JSON-encoded string, and the service
+    fails the job's file validation otherwise; ``parse_training_file`` would take an object. Line
+    numbers are the ones ``parse_training_file`` reports. A file without any such key costs one scan.
     """
+    if not _NON_STRING_ARGUMENTS.search(data):
+        return
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return  # parse_training_file reports it
     for line_no, raw in enumerate(text.splitlines(), start=1):
-        if not _NON_STRING_ARGUMENTS.search(raw):
+        if not _NON_STRING_ARGUMENTS.search(raw.encode()):
             continue
         try:
             record = json.loads(raw)

@@ -1,10 +1,12 @@
 """The server's parameter lists are the API's (as the installed openai SDK declares them), and the
-server counts tokens with the dataset builder's recipe."""
+server counts tokens with the dataset builder's recipe; training files with object arguments fail."""
 
 from __future__ import annotations
 
+import json
 import typing
 
+import pytest
 from openai.types.chat import (
     ChatCompletionAssistantMessageParam,
     ChatCompletionDeveloperMessageParam,
@@ -16,6 +18,7 @@ from openai.types.chat import (
 )
 from openai.types.fine_tuning import job_create_params
 
+from lightning.adapters.modelserver.jobs import check_argument_strings
 from lightning.adapters.modelserver.rules import CHAT_PARAMETERS, JOB_PARAMETERS, MESSAGE_KEYS
 from lightning.adapters.modelserver.text import (
     count_message_tokens,
@@ -23,6 +26,7 @@ from lightning.adapters.modelserver.text import (
     count_tool_call_tokens,
     truncate_to_tokens,
 )
+from lightning.adapters.modelserver.trainer import TrainingFileError
 from lightning.domain.finetune_format import TOKENS_PER_MESSAGE, example_tokens, message_tokens
 from tests.integration.model_server.data import agent_definition, example_line, split_samples
 
@@ -73,3 +77,23 @@ def test_truncate_to_tokens_keeps_the_longest_prefix_within_the_budget() -> None
         assert text.startswith(cut)
         assert count_tokens(cut) <= budget
         assert count_tokens(text[: len(cut) + 1]) > budget
+
+
+def test_only_tool_calls_with_non_string_arguments_fail_a_file() -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "run",
+            "parameters": {"type": "object", "properties": {"arguments": {"type": "string"}}},
+        },
+    }
+
+    def line(arguments: object) -> str:
+        call = {"id": "c1", "type": "function", "function": {"name": "run", "arguments": arguments}}
+        messages = [{"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": [call]}]
+        return json.dumps({"messages": messages, "tools": [tool]})
+
+    good = line('{"arguments": "x"}')  # a parameter named "arguments" is not a call's arguments
+    check_argument_strings(f"{good}\n{good}\n".encode())
+    with pytest.raises(TrainingFileError, match=r"^Invalid file format\. Line 2: message 1: tool_calls\[0\]"):
+        check_argument_strings(f"{good}\n{line({'arguments': 'x'})}\n".encode())
