@@ -89,8 +89,6 @@ def test_the_apis_other_parameters_are_accepted(client: OpenAI) -> None:
         presence_penalty=0,
         frequency_penalty=0,
         logit_bias={},
-        store=False,
-        metadata={"run": "1"},
     )
     assert reply.choices[0].finish_reason == "tool_calls"
 
