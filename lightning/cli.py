@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import typer
 
 from lightning.domain.errors import InvalidInput, LightningError, NotFound
+from lightning.extras import missing_dependency
 
 COMMAND_MODULES = (
     "config",
@@ -81,6 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:
+        # an optional package that is not installed: name the extra that brings it
+        missing = (
+            missing_dependency(exc, command=args[0] if args else None)
+            if isinstance(exc, ModuleNotFoundError)
+            else None
+        )
+        if missing is not None:
+            return _fail(str(missing), EXIT_ERROR)
         if os.environ.get("LIGHTNING_DEBUG"):
             raise
         return _fail(

@@ -9,6 +9,7 @@ import typer
 
 from lightning.config import get_settings
 from lightning.domain.errors import InvalidInput
+from lightning.extras import require_extra
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
         if max_file_mb < 1:
             raise InvalidInput(f"--max-file-mb must be at least 1, got {max_file_mb}", field="max_file_mb")
         directory = data_dir or get_settings().models_dir
+        require_extra("server", command="serve-models")  # names `lightning-loop[server]` if it is missing
         # Imported here: the server's libraries (uvicorn, scikit-learn) load only for this command.
         from lightning.adapters.modelserver.server import serve
 

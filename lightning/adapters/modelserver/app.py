@@ -8,8 +8,12 @@ Routes (all under ``/v1``): ``POST/GET /files``, ``GET/DELETE /files/{id}``,
 
 Every error has the API's body ``{"error": {"message", "type", "param",
 "code"}}`` with the API's status (400 bad input, 404 unknown id/model/route,
-405, 413 too large); bad input never gets a 500. ``create_app`` is called by
-``server.py``; the job runner starts and stops with the app's lifespan.
+405, 413 too large); bad input never gets a 500. Requests are held to the
+service's own rules (``rules.py``): unknown parameters, out-of-range numbers,
+bad function names and tool messages out of order are refused, not ignored.
+``max_completion_tokens`` / ``max_tokens`` cut the answer (``finish_reason:
+"length"``). ``create_app`` is called by ``server.py``; the job runner starts
+and stops with the app's lifespan.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -34,14 +38,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lightning.adapters.modelserver.catalog import ModelCatalog
+from lightning.adapters.modelserver.catalog import BASE_ALIASES, ModelCatalog, served_by
 from lightning.adapters.modelserver.jobs import TERMINAL, JobRunner, create_job_record
+from lightning.adapters.modelserver.rules import (
+    CHAT_PARAMETERS,
+    JOB_PARAMETERS,
+    ApiError,
+    check_function_name,
+    check_messages,
+    check_number,
+    reject_unknown,
+    validated,
+)
 from lightning.adapters.modelserver.store import Store, new_id
 from lightning.adapters.modelserver.text import (
     ToolDef,
     count_message_tokens,
     count_tokens,
+    count_tool_call_tokens,
     message_text,
+    truncate_to_tokens,
 )
 from lightning.adapters.modelserver.zeroshot import Prediction
 
@@ -49,23 +65,6 @@ DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024  # the service's per-file limit
 DEFAULT_MAX_JSON_BYTES = 16 * 1024 * 1024
 FILE_PURPOSES = {"assistants", "batch", "fine-tune", "vision", "user_data", "evals"}
 SYSTEM_FINGERPRINT = "fp_lightning_local"
-
-
-class ApiError(Exception):
-    """An error the API reports to the caller, in its shape."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
 @dataclass
@@ -110,10 +109,14 @@ class _Hyperparameters(BaseModel):
 
 
 class _Supervised(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     hyperparameters: _Hyperparameters | None = None
 
 
 class _Method(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     type: Literal["supervised", "dpo", "reinforcement"]
     supervised: _Supervised | None = None
     dpo: dict[str, Any] | None = None
@@ -121,6 +124,8 @@ class _Method(BaseModel):
 
 
 class _JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model: str
     training_file: str
     validation_file: str | None = None
@@ -133,7 +138,9 @@ class _JobCreate(BaseModel):
 
 
 class _ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")  # temperature, max_tokens, … are accepted and ignored
+    # Unknown names are refused before this model (rules.reject_unknown); the API's other
+    # parameters (seed, user, stop, …) are accepted, checked where the API checks them, and unused.
+    model_config = ConfigDict(extra="allow")
 
     model: str
     messages: list[dict[str, Any]] = Field(min_length=1)
@@ -143,17 +150,18 @@ class _ChatRequest(BaseModel):
     n: int | None = Field(default=None, ge=1, le=8)
 
 
-def _validated(model: type[BaseModel], body: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(
-            str(part) for part in first["loc"] if not str(part).startswith(("function-", "literal"))
-        )
-        if first["type"] == "missing":
-            raise ApiError(400, f"Missing required parameter: '{location}'.", param=location) from None
-        raise ApiError(400, f"Invalid value for '{location}': {first['msg']}.", param=location) from None
+def _check_chat_numbers(body: dict[str, Any]) -> int | None:
+    """The API's ranges (openai-python ``completion_create_params``); returns the completion token cap."""
+    check_number(body, "temperature", low=0, high=2)
+    check_number(body, "top_p", low=0, high=1)
+    check_number(body, "frequency_penalty", low=-2, high=2)
+    check_number(body, "presence_penalty", low=-2, high=2)
+    check_number(body, "top_logprobs", low=0, high=20, integer=True)
+    max_completion = check_number(body, "max_completion_tokens", low=1, integer=True)
+    max_tokens = check_number(body, "max_tokens", low=1, integer=True)
+    # max_tokens is the deprecated name of the same cap; when both are given the tighter one binds.
+    caps = [int(cap) for cap in (max_completion, max_tokens) if cap is not None]
+    return min(caps) if caps else None
 
 
 async def _json_body(request: Request, state: ServerState) -> dict[str, Any]:
@@ -329,12 +337,14 @@ async def file_content(request: Request) -> Response:
 
 async def create_job(request: Request) -> Response:
     state = _state(request)
-    params: _JobCreate = _validated(_JobCreate, await _json_body(request, state))
+    body = await _json_body(request, state)
+    reject_unknown(body, JOB_PARAMETERS)
+    params: _JobCreate = validated(_JobCreate, body)
     if not state.catalog.trainable(params.model):
         raise ApiError(
             400,
             f"Model {params.model} is not available for fine-tuning or does not exist. "
-            "The local model server fine-tunes 'local-base'.",
+            f"The local model server fine-tunes 'local-base' (also under the names {', '.join(BASE_ALIASES)}).",
             param="model",
             code="model_not_available",
         )
@@ -510,7 +520,25 @@ def _parse_tools(raw: list[dict[str, Any]] | None) -> list[ToolDef]:
             raise ApiError(
                 400, f"Invalid value for 'tools[{index}]': {exc}.", param=f"tools[{index}]"
             ) from None
+        for where, keys, known in (
+            (f"tools[{index}]", tool, _TOOL_KEYS),
+            (f"tools[{index}].function", tool["function"], _FUNCTION_KEYS),
+        ):
+            unknown = next((key for key in keys if key not in known), None)
+            if unknown is not None:
+                raise ApiError(
+                    400,
+                    f"Unknown parameter: '{where}.{unknown}'.",
+                    param=f"{where}.{unknown}",
+                    code="unknown_parameter",
+                )
+        check_function_name(tools[-1].name, f"tools[{index}].function.name")
     return tools
+
+
+# openai-python: ChatCompletionFunctionToolParam and shared FunctionDefinition
+_TOOL_KEYS = frozenset({"type", "function"})
+_FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
 
 
 def _tool_choice(choice: str | dict[str, Any] | None, tools: list[ToolDef]) -> tuple[str, str | None]:
@@ -544,41 +572,6 @@ def _tool_choice(choice: str | dict[str, Any] | None, tools: list[ToolDef]) -> t
             400, f"Invalid value for 'tool_choice': no tool named {name!r} in 'tools'.", param="tool_choice"
         )
     return "function", name
-
-
-def _check_messages(messages: list[dict[str, Any]]) -> None:
-    for index, message in enumerate(messages):
-        role = message.get("role")
-        if role not in {"system", "developer", "user", "assistant", "tool", "function"}:
-            raise ApiError(
-                400, f"Invalid value for 'messages[{index}].role': {role!r}.", param=f"messages[{index}].role"
-            )
-        calls = message.get("tool_calls")
-        if calls is not None and not _valid_tool_calls(calls):
-            raise ApiError(
-                400,
-                f"Invalid value for 'messages[{index}].tool_calls': expected a list of "
-                "{id, type: function, function: {name, arguments}} objects.",
-                param=f"messages[{index}].tool_calls",
-            )
-        if role == "tool" and "tool_call_id" not in message:
-            raise ApiError(
-                400,
-                f"Missing required parameter: 'messages[{index}].tool_call_id'.",
-                param=f"messages[{index}].tool_call_id",
-            )
-
-
-def _valid_tool_calls(calls: Any) -> bool:
-    if not isinstance(calls, list):
-        return False
-    for call in calls:
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            return False
-        if not isinstance(function.get("arguments", ""), str):
-            return False
-    return True
 
 
 def _answer(
@@ -630,40 +623,22 @@ def _summarize_tool_result(messages: list[dict[str, Any]]) -> str:
 
 async def chat_completions(request: Request) -> Response:
     state = _state(request)
-    params: _ChatRequest = _validated(_ChatRequest, await _json_body(request, state))
+    body = await _json_body(request, state)
+    reject_unknown(body, CHAT_PARAMETERS)
+    params: _ChatRequest = validated(_ChatRequest, body)
+    max_tokens = _check_chat_numbers(body)
     if params.stream:
         raise ApiError(
             400, "Streaming is not supported by the local model server; omit 'stream'.", param="stream"
         )
     if not state.catalog.exists(params.model):
         raise _model_not_found(params.model)
-    _check_messages(params.messages)
+    check_messages(params.messages)
     tools = _parse_tools(params.tools)
     mode, forced = _tool_choice(params.tool_choice, tools)
     prediction = await run_in_threadpool(_answer, state, params, tools, mode, forced)
     prompt_tokens = count_message_tokens(params.messages, params.tools)
-    if prediction.tool is not None:
-        arguments = json.dumps(prediction.arguments)
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": None,
-            "refusal": None,
-            "annotations": [],
-            "tool_calls": [
-                {
-                    "id": new_id("call_"),
-                    "type": "function",
-                    "function": {"name": prediction.tool, "arguments": arguments},
-                }
-            ],
-        }
-        finish_reason = "tool_calls"
-        completion_tokens = count_tokens(prediction.tool) + count_tokens(arguments) + 7
-    else:
-        content = prediction.content or ""
-        message = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
-        finish_reason = "stop"
-        completion_tokens = count_tokens(content)
+    message, finish_reason, completion_tokens = _reply(prediction, max_tokens)
     choices = [
         {"index": index, "message": message, "finish_reason": finish_reason, "logprobs": None}
         for index in range(params.n or 1)
@@ -673,7 +648,9 @@ async def chat_completions(request: Request) -> Response:
             "id": new_id("chatcmpl-", 29),
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": params.model,
+            # An alias answers with the model that served it, as the service answers an alias
+            # ("gpt-4o-mini") with its snapshot ("gpt-4o-mini-2024-07-18").
+            "model": served_by(params.model) or params.model,
             "choices": choices,
             "usage": {
                 "prompt_tokens": prompt_tokens,
@@ -691,6 +668,48 @@ async def chat_completions(request: Request) -> Response:
             "service_tier": "default",
         }
     )
+
+
+def _reply(prediction: Prediction, max_tokens: int | None) -> tuple[dict[str, Any], str, int]:
+    """The assistant message, its finish reason and completion tokens, cut at ``max_tokens``.
+
+    A cut answer ends where the budget does, with ``finish_reason: "length"``, as on the service:
+    text is truncated; a tool call keeps its name and as much of its arguments as fits (then
+    not valid JSON — what a client must be ready for when it sets a small cap).
+    """
+    if prediction.tool is None:
+        content = prediction.content or ""
+        tokens = count_tokens(content)
+        finish_reason = "stop"
+        if max_tokens is not None and tokens > max_tokens:
+            content = truncate_to_tokens(content, max_tokens)
+            tokens, finish_reason = count_tokens(content), "length"
+        return (
+            {"role": "assistant", "content": content, "refusal": None, "annotations": []},
+            finish_reason,
+            tokens,
+        )
+    arguments = json.dumps(prediction.arguments)
+    tokens = count_tool_call_tokens(prediction.tool, arguments)
+    finish_reason = "tool_calls"
+    if max_tokens is not None and tokens > max_tokens:
+        room = max_tokens - count_tool_call_tokens(prediction.tool, "")
+        arguments = truncate_to_tokens(arguments, room)
+        tokens, finish_reason = max_tokens, "length"
+    message = {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "annotations": [],
+        "tool_calls": [
+            {
+                "id": new_id("call_"),
+                "type": "function",
+                "function": {"name": prediction.tool, "arguments": arguments},
+            }
+        ],
+    }
+    return message, finish_reason, tokens
 
 
 async def healthz(request: Request) -> Response:

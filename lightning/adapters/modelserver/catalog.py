@@ -1,5 +1,10 @@
 """Which models the server can answer with: ``local-base`` and the fine-tuned models on disk.
 
+The workshop's base-model names (``gpt-4o-mini``, ``gpt-4o-mini-2024-07-18``,
+``gpt-4.1-mini``) are aliases of ``local-base``: they can be fine-tuned and
+chatted with, and ``/v1/models`` lists them with ``served_by: local-base``, so
+the workshop's commands run unchanged on this machine.
+
 Fine-tuned artifacts (``TunedModel``, joblib) are loaded on first use and kept
 in a small LRU cache; a checkpoint name (``…:ckpt-step-N``) serves the model
 with that epoch's tool-selector weights. Used by the app (``/v1/models``,
@@ -19,6 +24,19 @@ from lightning.adapters.modelserver.zeroshot import BASE_MODEL, ZeroShotModel
 
 OWNER = "lightning"
 BASE_CREATED = 1_767_225_600  # 2026-01-01: a fixed date, so /v1/models is stable across restarts
+BASE_ALIASES = ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", "gpt-4.1-mini")
+"""Cloud base-model names this machine answers with ``local-base`` (the names the workshop types)."""
+
+
+def served_by(model_id: str) -> str | None:
+    """``local-base`` when ``model_id`` is one of its aliases, else None."""
+    return BASE_MODEL if model_id in BASE_ALIASES else None
+
+
+def alias_notice(model_id: str) -> str | None:
+    """The sentence jobs and chat replies carry for an alias ("gpt-4o-mini is served by local-base …")."""
+    base = served_by(model_id)
+    return None if base is None else f"{model_id} is served by {base} on this machine"
 
 
 class ModelCatalog:
@@ -30,23 +48,38 @@ class ModelCatalog:
         self._lock = threading.Lock()
 
     def exists(self, model_id: str) -> bool:
-        return model_id == BASE_MODEL or self.store.get_model(model_id) is not None
+        return self.is_base(model_id) or self.store.get_model(model_id) is not None
+
+    @staticmethod
+    def is_base(model_id: str) -> bool:
+        """``local-base`` under its own name or one of its aliases."""
+        return model_id == BASE_MODEL or model_id in BASE_ALIASES
 
     def trainable(self, model_id: str) -> bool:
         """Base models a job may start from (continued fine-tuning of ft: models is not supported)."""
-        return model_id == BASE_MODEL
+        return self.is_base(model_id)
 
     def describe(self, model_id: str) -> dict[str, Any] | None:
         if model_id == BASE_MODEL:
             return {"id": BASE_MODEL, "object": "model", "created": BASE_CREATED, "owned_by": OWNER}
+        if model_id in BASE_ALIASES:
+            # ``served_by`` is an extra field next to the API's; the SDK keeps it (``model.served_by``).
+            return {
+                "id": model_id,
+                "object": "model",
+                "created": BASE_CREATED,
+                "owned_by": OWNER,
+                "served_by": BASE_MODEL,
+            }
         entry = self.store.get_model(model_id)
         if entry is None:
             return None
         return {"id": model_id, "object": "model", "created": entry["created"], "owned_by": entry["owned_by"]}
 
     def list(self) -> list[dict[str, Any]]:
-        """The base model and every fine-tuned model (checkpoints are servable but not listed, as upstream)."""
-        models = [self.describe(BASE_MODEL)]
+        """The base model, its aliases and every fine-tuned model (checkpoints are servable but not listed,
+        as upstream)."""
+        models = [self.describe(name) for name in (BASE_MODEL, *BASE_ALIASES)]
         models.extend(
             self.describe(name)
             for name, entry in self.store.list_models()

@@ -14,6 +14,14 @@ it: ``job.evaluation`` / ``job.model_extra["evaluation"]``), the data of the
 "metrics" event "Evaluation on the validation split: …", and the second
 result file ``evaluation.json``.
 
+A job on one of ``local-base``'s aliases (``gpt-4o-mini``, …) keeps the name it
+was asked for (``model``, and ``ft:gpt-4o-mini:<suffix>:<id>`` for the result)
+and says who serves it: the job's ``served_by`` field and its second event
+("gpt-4o-mini is served by local-base on this machine").
+
+Files are checked for what the API refuses before the trainer reads them: a tool
+call's ``function.arguments`` must be a JSON *string*, not an object.
+
 Jobs left unfinished by a stopped server are resumed (from scratch) when the
 runner starts again. The app creates jobs (``create_job_record``) and calls
 ``submit`` / ``cancel``.
@@ -34,7 +42,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from lightning.adapters.modelserver.catalog import ModelCatalog
+from lightning.adapters.modelserver.catalog import ModelCatalog, alias_notice
 from lightning.adapters.modelserver.store import Store, new_id
 from lightning.adapters.modelserver.trainer import (
     MIN_TRAINING_EXAMPLES,
@@ -47,6 +55,7 @@ from lightning.adapters.modelserver.trainer import (
     resolve_hyperparameters,
     train,
 )
+from lightning.adapters.modelserver.zeroshot import BASE_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +69,61 @@ def sanitize_suffix(suffix: str | None) -> str:
         return ""
     cleaned = re.sub(r"[^a-z0-9._-]+", "-", suffix.strip().lower())
     return re.sub(r"-{2,}", "-", cleaned).strip("-")
+
+
+# "arguments" followed by anything but a string: only files (and lines) with one are parsed here.
+_NON_STRING_ARGUMENTS = re.compile(rb'"arguments"\s*:\s*[^"\s]')
+
+
+def check_argument_strings(data: bytes) -> None:
+    """``TrainingFileError`` for a tool call whose ``function.arguments`` is not a JSON string.
+
+    The fine-tuning format (OpenAI fine-tuning guide, "function calling" examples; the API's own
+    tool-call params in openai-python) carries arguments as a JSON-encoded string, and the service
+    fails the job's file validation otherwise; ``parse_training_file`` would take an object. Line
+    numbers are the ones ``parse_training_file`` reports. A file without any such key costs one scan.
+    """
+    if not _NON_STRING_ARGUMENTS.search(data):
+        return
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return  # parse_training_file reports it
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        if not _NON_STRING_ARGUMENTS.search(raw.encode()):
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError:
+            return  # parse_training_file reports it, with its line
+        messages = record.get("messages") if isinstance(record, dict) else None
+        for index, message in enumerate(messages if isinstance(messages, list) else []):
+            for where, function in _functions_of(message):
+                arguments = function.get("arguments")
+                if arguments is not None and not isinstance(arguments, str):
+                    raise TrainingFileError(
+                        f"Invalid file format. Line {line_no}: message {index}: {where}.arguments must be a "
+                        f"JSON-encoded string, not {_json_type(arguments)} (write it as "
+                        f"{json.dumps(json.dumps(arguments))[:80]})"
+                    )
+
+
+def _functions_of(message: Any) -> list[tuple[str, dict[str, Any]]]:
+    if not isinstance(message, dict):
+        return []
+    found = [
+        (f"tool_calls[{j}].function", call["function"])
+        for j, call in enumerate(message.get("tool_calls") or [])
+        if isinstance(call, dict) and isinstance(call.get("function"), dict)
+    ]
+    if isinstance(message.get("function_call"), dict):
+        found.append(("function_call", message["function_call"]))
+    return found
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), "a non-string value")
 
 
 def event(
@@ -90,11 +154,16 @@ def create_job_record(
     """A new job in ``validating_files``, shaped like the API's ``fine_tuning.job``."""
     job_id = new_id("ftjob-")
     short = new_id("", 8)
+    # The name asked for, alias or not: the workshop's later steps read ft:gpt-4o-mini:<suffix>:<id>.
     model_name = f"ft:{model}:{sanitize_suffix(suffix)}:{short}"
     requested = {
         key: hyperparameters.get(key, "auto")
         for key in ("batch_size", "learning_rate_multiplier", "n_epochs")
     }
+    events = [event(f"Created fine-tuning job: {job_id}")]
+    notice = alias_notice(model)
+    if notice is not None:
+        events.append(event(f"{notice}; the fine-tuned model will be named {model_name}"))
     return {
         "id": job_id,
         "object": "fine_tuning.job",
@@ -117,8 +186,10 @@ def create_job_record(
         "method": {"type": method_type, method_type: {"hyperparameters": dict(requested)}},
         "user_provided_suffix": suffix,
         "evaluation": None,
+        # extra field next to the API's (the SDK keeps it: job.served_by): the model that trains here
+        "served_by": BASE_MODEL,
         # internal (never served): the events, checkpoints and the name the model will get
-        "_events": [event(f"Created fine-tuning job: {job_id}")],
+        "_events": events,
         "_checkpoints": [],
         "_model_name": model_name,
     }
@@ -343,7 +414,9 @@ class JobRunner:
         record = self.store.get_file(file_id)
         if record is None:
             raise TrainingFileError(f"{kind} file {file_id} no longer exists")
-        return parse_training_file(self.store.file_content(file_id), kind=kind, min_examples=minimum)
+        data = self.store.file_content(file_id)
+        check_argument_strings(data)
+        return parse_training_file(data, kind=kind, min_examples=minimum)
 
     @staticmethod
     def _record_epoch(job: dict[str, Any], report: EpochReport, model_name: str, eta: int) -> None:

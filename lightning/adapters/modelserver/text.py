@@ -9,11 +9,12 @@ what to do when the text does not state a value, or states it in other words.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from lightning.domain.finetune_format import TOKENS_PER_TOOL_CALL, example_tokens
 
 STOPWORDS = frozenset(
     [
@@ -293,12 +294,15 @@ def arguments_equal(tool: ToolDef | None, predicted: dict[str, Any], expected: d
 
 
 # --- tokens -------------------------------------------------------------------------------------
+#
+# One counter for the dataset builder and the server: the same o200k_base counter
+# (``adapters.tokens.O200kTokenCounter``) and the same billing recipe
+# (``domain.finetune_format.message_tokens`` / ``tools_tokens``), so a job's ``trained_tokens``
+# is the dataset's Token Count times the epochs (tests/integration/model_server/test_tokens.py).
 
 
 @lru_cache(maxsize=1)
 def _counter() -> Any:
-    # The dataset builder's counter (bpe-openai's o200k_base, no download): trained_tokens and a
-    # dataset's Token Count then agree.
     from lightning.adapters.tokens import O200kTokenCounter
 
     return O200kTokenCounter()
@@ -311,17 +315,27 @@ def count_tokens(text: str) -> int:
 
 
 def count_message_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
-    """Prompt tokens as the chat format bills them: 3 per message, its fields, 3 to prime the reply."""
-    total = 3
-    for message in messages:
-        total += 3
-        for key, value in message.items():
-            if key == "tool_calls" and isinstance(value, list):
-                total += count_tokens(json.dumps(value, separators=(",", ":"), sort_keys=True))
-            elif isinstance(value, str):
-                total += count_tokens(value)
-            elif key == "content":
-                total += count_tokens(message_text(value))
-    if tools:
-        total += count_tokens(json.dumps(tools, separators=(",", ":"), sort_keys=True))
-    return total
+    """Billed tokens of a conversation and its tools: ``finetune_format.example_tokens``, o200k_base."""
+    return example_tokens(messages, tools or [], count_tokens)
+
+
+def count_tool_call_tokens(name: str, arguments: str) -> int:
+    """Completion tokens of one tool call, as ``finetune_format.message_tokens`` counts a call."""
+    return TOKENS_PER_TOOL_CALL + count_tokens(name) + count_tokens(arguments)
+
+
+def truncate_to_tokens(text: str, budget: int) -> str:
+    """The longest prefix of ``text`` with at most ``budget`` tokens (what a max-token cut leaves)."""
+    if budget <= 0:
+        return ""
+    if count_tokens(text) <= budget:
+        return text
+    count = _counter().count  # not count_tokens: prefixes would flood its cache
+    low, high = 0, len(text)  # count(text[:low]) <= budget < count(text[:high])
+    while high - low > 1:
+        middle = (low + high) // 2
+        if count(text[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle
+    return text[:low]

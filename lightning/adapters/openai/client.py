@@ -16,6 +16,7 @@ from lightning.domain.errors import ConfigurationError
 
 COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 LOCAL_API_KEY = "local-model-server"  # the local server ignores keys; the SDK requires one
+LOCAL_PROVIDER = "local"  # settings.trainer for the local model server at LIGHTNING_MODEL_SERVER
 
 
 def make_openai_client(
@@ -23,7 +24,7 @@ def make_openai_client(
 ) -> OpenAI:
     """A client for ``settings.trainer``. Retries are ours (``max_retries=0``) so backoff is observable."""
     kind = settings.trainer
-    if kind == "local":
+    if kind == LOCAL_PROVIDER:
         return OpenAI(
             base_url=settings.lightning_model_server,
             api_key=LOCAL_API_KEY,

@@ -1,4 +1,8 @@
-"""``openai`` SDK errors → the domain's error tree, for every adapter that speaks the OpenAI API."""
+"""``openai`` SDK errors → the domain's error tree, for every adapter that speaks the OpenAI API.
+
+A connection failure to the local model server (provider ``local``, the client ``make_openai_client``
+builds for ``LIGHTNING_TRAINER=local``) says how to start it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ from typing import Any
 
 import openai
 
+from lightning.adapters.openai.client import LOCAL_PROVIDER
 from lightning.adapters.retry import is_transient_status, parse_retry_after
 from lightning.domain.errors import ProviderError, TransientProviderError
+
+LOCAL_SERVER_HINT = "start it with `lightning-loop serve-models` or set LIGHTNING_MODEL_SERVER"
 
 
 def error_message(error: openai.APIStatusError) -> str:
@@ -45,6 +52,12 @@ def translate_error(
     if isinstance(error, openai.APITimeoutError):
         return TransientProviderError(f"{what}: {provider} timed out", provider=provider)
     if isinstance(error, openai.APIConnectionError):
+        if provider == LOCAL_PROVIDER:
+            return TransientProviderError(
+                f"{what}: cannot reach the local model server at {base_url} ({error.__cause__ or error}); "
+                f"{LOCAL_SERVER_HINT}",
+                provider=provider,
+            )
         return TransientProviderError(
             f"{what}: cannot reach {provider} at {base_url} ({error.__cause__ or error})", provider=provider
         )

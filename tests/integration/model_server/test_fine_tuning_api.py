@@ -239,7 +239,7 @@ def test_an_invalid_validation_file_fails_the_job(client: OpenAI, trained: dict[
 @pytest.mark.parametrize(
     ("body", "param", "fragment"),
     [
-        ({"model": "gpt-4o-mini", "training_file": "TRAIN"}, "model", "not available for fine-tuning"),
+        ({"model": "gpt-4o", "training_file": "TRAIN"}, "model", "not available for fine-tuning"),
         ({"model": "local-base", "training_file": "file-nope"}, "training_file", "does not exist"),
         ({"model": "local-base"}, "training_file", "Missing required parameter: 'training_file'"),
         (
@@ -260,7 +260,7 @@ def test_an_invalid_validation_file_fails_the_job(client: OpenAI, trained: dict[
         (
             {"model": "local-base", "training_file": "TRAIN", "hyperparameters": {"epochs": 3}},
             "hyperparameters.epochs",
-            "Invalid value",
+            "Unknown parameter: 'hyperparameters.epochs'.",
         ),
         ({"model": "local-base", "training_file": "TRAIN", "suffix": "x" * 65}, "suffix", "Invalid value"),
         ({"model": "local-base", "training_file": "TRAIN", "metadata": {"k": "v" * 513}}, "metadata", "512"),

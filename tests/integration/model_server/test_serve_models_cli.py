@@ -37,7 +37,12 @@ def test_serve_models_serves_until_terminated(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                assert [model.id for model in client.models.list()] == ["local-base"]
+                assert [model.id for model in client.models.list()] == [
+                    "local-base",
+                    "gpt-4o-mini",
+                    "gpt-4o-mini-2024-07-18",
+                    "gpt-4.1-mini",
+                ]
                 break
             except Exception:
                 if time.monotonic() > deadline or process.poll() is not None:
@@ -86,3 +91,15 @@ def test_an_unusable_data_dir_is_a_one_line_error(tmp_path: Path, capsys: pytest
     assert err.count("\n") == 1
     assert "cannot use" in err
     assert "--data-dir" in err
+
+
+def test_a_missing_server_extra_is_named_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
+    assert main(["serve-models", "--port", "0", "--data-dir", str(tmp_path / "data")]) == 1
+    assert capsys.readouterr().err == (
+        "error: serve-models needs scikit-learn, which is not installed: install `lightning-loop[server]` "
+        "(pip install 'lightning-loop[server]')\n"
+    )
+    assert not (tmp_path / "data").exists()
