@@ -214,7 +214,7 @@ MEMORY: Final = 50_000  # entries per memory of a Redactor; a full memory is emp
 
 
 class _FieldMemory(dict[str, bool]):
-    """Field name → whether it names a secret; a miss computes (and, with a limit, remembers) it."""
+    """Field name → whether it names a secret; a miss asks ``is_secret_field`` and remembers the answer."""
 
     __slots__ = ("limit",)
 
@@ -223,7 +223,7 @@ class _FieldMemory(dict[str, bool]):
         self.limit = limit
 
     def __missing__(self, name: str) -> bool:
-        secret = bool(_SECRET_FIELD.match(name))
+        secret = is_secret_field(name)
         if len(self) >= self.limit:
             self.clear()
         self[name] = secret
