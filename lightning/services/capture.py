@@ -128,7 +128,6 @@ def prepare_episode(
     then only the strings that might. ``redactor`` is the domain's redaction, with the caller's memory.
     """
     scan = _Scan(redactor)
-    redact = redactor.redact_value
     _scan(episode.result, scan)
     result_size = scan.size
     _scan(episode.state.query, scan)
@@ -143,6 +142,7 @@ def prepare_episode(
         _scan(episode.error, scan)
     update: dict[str, Any] = {}
     if scan.sensitive:
+        redact = redactor.redact_value
         state = episode.state.model_copy(
             update={
                 "query": redact(episode.state.query),
