@@ -2,7 +2,8 @@
 
 Parses the flags, calls ``services.comparison.compare_versions`` once and
 prints the report as a table (default), ``--json``, ``--markdown``,
-``--markdown-file FILE`` and/or ``--chart out.png``.
+``--markdown-file FILE`` and/or ``--chart out.png``; the words and numbers
+come from ``lightning.commands.presentation``.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from rich.table import Table
 from rich.text import Text
 
 from lightning.commands._common import console, container, parse_datetime, print_json
-from lightning.domain.errors import InvalidInput
-from lightning.services.comparison import (
+from lightning.commands.presentation import (
+    PRIMARY_FOOTNOTE,
     RESULT_TEXT,
-    CompareRequest,
-    ComparisonReport,
-    compare_versions,
+    figure_name,
     format_difference,
     render_markdown,
+    report_document,
+    source_footnote,
     table_columns,
     table_rows,
+    verdict_reason,
 )
+from lightning.domain.errors import InvalidInput
+from lightning.services.comparison import CompareRequest, ComparisonReport, compare_versions
 
 
 def register(app: typer.Typer) -> None:
@@ -92,7 +96,7 @@ def register(app: typer.Typer) -> None:
         if markdown_file is not None:
             _write_text(markdown_file, render_markdown(report))
         if as_json:
-            print_json(report)
+            print_json(report_document(report))
         elif markdown:
             sys.stdout.write(render_markdown(report))
         else:
@@ -119,8 +123,9 @@ def _print_report(report: ComparisonReport, *, chart: Path | None, markdown_file
     for row in table_rows(report, multiline=True):
         table.add_row(*(Text(cell) for cell in row))
     out.print(table)
-    out.print(f"{report.verdict.line} — {report.verdict.reason}", markup=False)
-    out.print("* primary metric (decides the verdict)")
+    out.print(f"{report.verdict.line} — {verdict_reason(report)}", markup=False)
+    out.print(PRIMARY_FOOTNOTE, markup=False)
+    out.print(source_footnote(report), markup=False)
     for note in report.notes:
         out.print(f"- {note}", markup=False)
     if chart is not None:
@@ -156,7 +161,7 @@ def _write_chart(report: ComparisonReport, path: Path) -> None:
 
     metrics = [
         ChartMetric(
-            name=row.name,
+            name=figure_name(row),
             unit=row.unit,
             baseline=ChartBar(row.baseline.value, row.baseline.low, row.baseline.high, row.baseline.n),
             candidate=ChartBar(row.candidate.value, row.candidate.low, row.candidate.high, row.candidate.n),

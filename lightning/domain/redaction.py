@@ -11,6 +11,12 @@ one regex for long digit runs — and the patterns run only when it says yes. Ev
 pattern below must keep a trigger there; ``tests/unit/datasets/test_redaction.py``
 runs a corpus of planted secrets through both paths.
 
+Values that repeat (tool results name the same months, regions and fields in every
+episode) go through a ``Redactor``: the same redaction with a bounded memory of the short
+strings that held nothing sensitive and of its verdict on each field name. ``redact_value``
+is a Redactor with no memory, so there is one implementation; the memory belongs to whoever
+holds the Redactor (capture keeps one per writer).
+
 Kinds reported to ``found`` (the dataset manifest counts them): private_key, jwt,
 bearer, basic_auth, url_credentials, openai_key, stripe_key, github_token, aws_key,
 slack_token, google_key, azure_client_secret, npm_token, connection_string_secret,
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 REDACTED = "[REDACTED]"
 
@@ -162,6 +168,10 @@ def redact_text(text: str, found: Found | None = None) -> str:
     """``text`` with secrets and personal data replaced by ``[REDACTED]``."""
     if not text or not may_contain_sensitive(text):
         return text
+    return _apply_patterns(text, found)
+
+
+def _apply_patterns(text: str, found: Found | None) -> str:
     for kind, pattern, replacement in _PATTERNS:
         text, count = pattern.subn(replacement, text)
         if count and found is not None:
@@ -192,24 +202,111 @@ def is_secret_field(name: str) -> bool:
 def redact_value(value: Any, found: Found | None = None) -> Any:
     """Redact every string inside a JSON-like value; values under secret-named keys are redacted whole.
 
-    Dict keys are kept (they name fields, not data).
+    Dict keys are kept (they name fields, not data). Containers come back as new dicts and lists.
     """
-    if isinstance(value, str):
-        return redact_text(value, found)
-    if isinstance(value, Mapping):
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            secret = isinstance(item, str | int) and not isinstance(item, bool) and item != ""
-            if secret and isinstance(key, str) and is_secret_field(key):
-                out[key] = REDACTED
-                if found is not None:
-                    found("secret_field")
-                continue
-            out[key] = redact_value(item, found)
-        return out
-    if isinstance(value, list | tuple):
-        return [redact_value(item, found) for item in value]
-    return value
+    return _NO_MEMORY.redact_value(value, found)
+
+
+# Tool results repeat the same short strings (months, product names, regions) in every episode:
+# a string this short is remembered once it is known to hold nothing sensitive.
+_SHORT: Final = 64
+MEMORY: Final = 50_000  # entries per memory of a Redactor; a full memory is emptied, never grown
+
+
+class _FieldMemory(dict[str, bool]):
+    """Field name → whether it names a secret; a miss asks ``is_secret_field`` and remembers the answer."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, name: str) -> bool:
+        secret = is_secret_field(name)
+        if len(self) >= self.limit:
+            self.clear()
+        self[name] = secret
+        return secret
+
+
+class _HarmlessMemory(dict[str, bool]):
+    """Short strings known to hold nothing sensitive (→ False); a miss runs ``may_contain_sensitive``.
+
+    A string that may be sensitive is never remembered: a secret must not outlive its request here.
+    """
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, text: str) -> bool:
+        if may_contain_sensitive(text):
+            return True
+        if len(text) <= _SHORT:
+            if len(self) >= self.limit:
+                self.clear()
+            self[text] = False
+        return False
+
+
+class Redactor:
+    """The redaction of this module, with a bounded memory for values it sees again and again.
+
+    ``Redactor(memory=0)`` remembers nothing (that is ``redact_value``); ``Redactor()`` remembers up
+    to ``MEMORY`` harmless short strings and field names, so checking them again is one dict lookup.
+    Results never depend on the memory. Safe to share between threads: a lookup or an insert is
+    atomic, and a full memory is simply emptied.
+    """
+
+    __slots__ = ("is_secret_field", "may_contain_sensitive")
+
+    may_contain_sensitive: Callable[[str], bool]
+    """Like the module's ``may_contain_sensitive`` (False: no pattern can match)."""
+    is_secret_field: Callable[[str], bool]
+    """Like the module's ``is_secret_field``."""
+
+    def __init__(self, *, memory: int = MEMORY) -> None:
+        if memory > 0:
+            # A dict's own lookup, bound once: a hit costs no Python-level call.
+            self.may_contain_sensitive = _HarmlessMemory(memory).__getitem__
+            self.is_secret_field = _FieldMemory(memory).__getitem__
+        else:
+            self.may_contain_sensitive = may_contain_sensitive
+            self.is_secret_field = is_secret_field
+
+    def redact_text(self, text: str, found: Found | None = None) -> str:
+        """Like the module's ``redact_text``."""
+        if not text or not self.may_contain_sensitive(text):
+            return text
+        return _apply_patterns(text, found)
+
+    def redact_value(self, value: Any, found: Found | None = None) -> Any:
+        """Like the module's ``redact_value`` (this is its implementation)."""
+        kind = type(value)
+        if kind is str:
+            return _apply_patterns(value, found) if value and self.may_contain_sensitive(value) else value
+        if kind is dict or isinstance(value, Mapping):
+            out: dict[Any, Any] = {}
+            for key, item in value.items():
+                secret = isinstance(item, str | int) and not isinstance(item, bool) and item != ""
+                if secret and isinstance(key, str) and self.is_secret_field(key):
+                    out[key] = REDACTED
+                    if found is not None:
+                        found("secret_field")
+                    continue
+                out[key] = self.redact_value(item, found)
+            return out
+        if kind is list or kind is tuple or isinstance(value, list | tuple):
+            return [self.redact_value(item, found) for item in value]
+        if isinstance(value, str):  # a str subclass
+            return self.redact_text(value, found)
+        return value
+
+
+_NO_MEMORY: Final = Redactor(memory=0)
 
 
 def truncate_text(text: str, max_chars: int) -> str:

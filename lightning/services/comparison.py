@@ -40,12 +40,18 @@ accuracy, average reward, error rate (lower is better):
 Completeness and latency are reported with intervals and p-values but do not
 decide the verdict: completeness is often unknown (judge-only), and latency
 depends on load as much as on the model.
+
+Every figure says where it comes from (``MetricComparison.source``): ``judge``
+when any label behind it was given by an evaluator (or a reward has no label to
+say who gave it), ``ground_truth`` when it is recorded on the episodes (errors,
+latency) or rests on people's labels only. The service returns data; the
+tables, markdown and the words around them are ``lightning.commands.presentation``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from random import Random
@@ -84,6 +90,11 @@ Outcome = Literal[
     "no_difference",  # no primary metric changed significantly
     "worse",  # at least one primary metric regressed significantly
     "not_enough_data",  # a primary metric has fewer than min_samples episodes on a side
+]
+
+FigureSource = Literal[
+    "ground_truth",  # known: recorded on the episodes (errors, latency, counts) or labeled by people
+    "judge",  # estimated: at least one label behind the figure came from an evaluator (rubric or LLM judge)
 ]
 
 MetricResult = Literal[
@@ -150,6 +161,13 @@ class SideSummary(BaseModel):
     model_versions: dict[str, int] = Field(
         default_factory=dict, description="Episodes per model_version on this side ('unknown' when unset)."
     )
+    label_sources: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "Labeled episodes per who labeled them: 'human', the evaluator's name for auto labels "
+            "('evaluator' when unnamed), or 'unknown' for a reward with no label."
+        ),
+    )
 
 
 class SideMetric(BaseModel):
@@ -170,6 +188,9 @@ class MetricComparison(BaseModel):
     unit: MetricUnit
     higher_is_better: bool
     primary: bool = Field(description="Whether this metric decides the verdict.")
+    source: FigureSource = Field(
+        description="Where the figures come from: 'judge' (an evaluator's estimate) or 'ground_truth'."
+    )
     test: str = Field(description="The significance test used for the difference.")
     baseline: SideMetric
     candidate: SideMetric
@@ -191,7 +212,16 @@ class MetricComparison(BaseModel):
 class Verdict(BaseModel):
     outcome: Outcome
     line: str = Field(description="The plain verdict line, e.g. 'Verdict: candidate better'.")
-    reason: str
+    metrics: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Keys of the primary metrics behind the outcome: those that changed significantly "
+            "(better: the improvements; worse: the regressions), or the first one short of data."
+        ),
+    )
+    short_side: Literal["baseline", "candidate"] | None = Field(
+        default=None, description="not_enough_data: the side with too few usable episodes."
+    )
 
 
 class ComparisonReport(BaseModel):
@@ -308,6 +338,11 @@ class SideData:
     first: datetime | None = None
     last: datetime | None = None
     model_versions: Counter[str] = field(default_factory=Counter)
+    # Who labeled the labeled episodes, and how many figures of each kind rest on an evaluator's label.
+    label_sources: Counter[str] = field(default_factory=Counter)
+    reward_judged: int = 0
+    tool_judged: int = 0
+    complete_judged: int = 0
 
     def add(self, episode: Episode) -> None:
         self.episodes += 1
@@ -327,13 +362,28 @@ class SideData:
             return
         self.labeled += 1
         self.rewards.append(float(reward))
+        # Only a person's label is ground truth; a reward with no label to say who gave it is not.
+        judged = label is None or label.source != "human"
+        self.reward_judged += judged
+        self.label_sources[_labeled_by(episode)] += 1
         correct = tool_correct(episode)
         if correct is not None:
             self.tool_known += 1
             self.tool_correct += int(correct)
+            self.tool_judged += judged
         if label is not None and label.complete is not None:
             self.complete_known += 1
             self.complete += int(label.complete)
+            self.complete_judged += judged
+
+
+def _labeled_by(episode: Episode) -> str:
+    label = episode.label
+    if label is None:
+        return "unknown"
+    if label.source == "human":
+        return "human"
+    return label.evaluator or "evaluator"
 
 
 def tool_correct(episode: Episode) -> bool | None:
@@ -376,6 +426,7 @@ def _summary(spec: SideSpec, agent_id: str, data: SideData) -> SideSummary:
         first_timestamp=data.first,
         last_timestamp=data.last,
         model_versions=dict(sorted(data.model_versions.items())),
+        label_sources=dict(sorted(data.label_sources.items())),
     )
 
 
@@ -420,6 +471,7 @@ def compare_proportion(
     name: str,
     higher_is_better: bool,
     primary: bool,
+    source: FigureSource,
     baseline: tuple[int, int],
     candidate: tuple[int, int],
     policy: Policy,
@@ -433,6 +485,7 @@ def compare_proportion(
         unit="percent",
         higher_is_better=higher_is_better,
         primary=primary,
+        source=source,
         test="two-proportion z-test",
         baseline=_proportion_side(x_a, n_a, confidence),
         candidate=_proportion_side(x_b, n_b, confidence),
@@ -478,6 +531,7 @@ def compare_bootstrap(
     unit: MetricUnit,
     higher_is_better: bool,
     primary: bool,
+    source: FigureSource,
     baseline: Sequence[float],
     candidate: Sequence[float],
     policy: Policy,
@@ -493,6 +547,7 @@ def compare_bootstrap(
             unit=unit,
             higher_is_better=higher_is_better,
             primary=primary,
+            source=source,
             test=metric.test,
             baseline=SideMetric(n=len(baseline)),
             candidate=SideMetric(n=len(candidate)),
@@ -560,6 +615,9 @@ def compute_metrics(
             name="Tool Selection Accuracy",
             higher_is_better=True,
             primary=True,
+            source=_label_source(
+                baseline.tool_known + candidate.tool_known, baseline.tool_judged + candidate.tool_judged
+            ),
             baseline=(baseline.tool_correct, baseline.tool_known),
             candidate=(candidate.tool_correct, candidate.tool_known),
             policy=policy,
@@ -569,6 +627,10 @@ def compute_metrics(
             name="Response Completeness",
             higher_is_better=True,
             primary=False,
+            source=_label_source(
+                baseline.complete_known + candidate.complete_known,
+                baseline.complete_judged + candidate.complete_judged,
+            ),
             baseline=(baseline.complete, baseline.complete_known),
             candidate=(candidate.complete, candidate.complete_known),
             policy=policy,
@@ -578,6 +640,9 @@ def compute_metrics(
             unit="score",
             higher_is_better=True,
             primary=True,
+            source=_label_source(
+                baseline.labeled + candidate.labeled, baseline.reward_judged + candidate.reward_judged
+            ),
             baseline=baseline.rewards,
             candidate=candidate.rewards,
             policy=policy,
@@ -587,6 +652,7 @@ def compute_metrics(
             name="Error Rate",
             higher_is_better=False,
             primary=True,
+            source="ground_truth",
             baseline=(baseline.errors, baseline.episodes),
             candidate=(candidate.errors, candidate.episodes),
             policy=policy,
@@ -599,12 +665,18 @@ def compute_metrics(
             unit="ms",
             higher_is_better=False,
             primary=False,
+            source="ground_truth",
             baseline=baseline.latencies,
             candidate=candidate.latencies,
             policy=policy,
         ),
     ]
     return adjust_primary(rows, alpha=1 - request.confidence)
+
+
+def _label_source(counted: int, judged: int) -> FigureSource:
+    """A figure from labels is ground truth only when people gave every label behind it."""
+    return "ground_truth" if counted and not judged else "judge"
 
 
 def adjust_primary(rows: Sequence[MetricComparison], *, alpha: float) -> list[MetricComparison]:
@@ -627,7 +699,7 @@ def adjust_primary(rows: Sequence[MetricComparison], *, alpha: float) -> list[Me
 def decide_verdict(
     metrics: Sequence[MetricComparison], baseline: SideSummary, candidate: SideSummary, *, min_samples: int
 ) -> Verdict:
-    """The plain verdict line from the primary metrics (rule in the module docstring)."""
+    """The verdict from the primary metrics (rule in the module docstring), with the metrics behind it."""
     primary = [row for row in metrics if row.primary]
     for row in primary:
         for side, summary in ((row.baseline, baseline), (row.candidate, candidate)):
@@ -635,37 +707,16 @@ def decide_verdict(
                 return Verdict(
                     outcome="not_enough_data",
                     line=f"Verdict: not enough data (n={side.n})",
-                    reason=(
-                        f"{row.name} has {side.n} usable episodes on the {summary.label} side; "
-                        f"a verdict needs at least {min_samples} on each side "
-                        "(capture and label more episodes, or widen the window)"
-                    ),
+                    metrics=[row.key],
+                    short_side=summary.role,
                 )
-    worse = [row for row in primary if row.result == "worse"]
-    better = [row for row in primary if row.result == "better"]
+    worse = [row.key for row in primary if row.result == "worse"]
+    better = [row.key for row in primary if row.result == "better"]
     if worse:
-        return Verdict(
-            outcome="worse",
-            line="Verdict: candidate worse",
-            reason="significant regression in " + _list_changes(worse),
-        )
+        return Verdict(outcome="worse", line="Verdict: candidate worse", metrics=worse)
     if better:
-        return Verdict(
-            outcome="better",
-            line="Verdict: candidate better",
-            reason="significant improvement in " + _list_changes(better) + "; no significant regression",
-        )
-    return Verdict(
-        outcome="no_difference",
-        line="Verdict: no significant difference",
-        reason="no primary metric (tool accuracy, average reward, error rate) changed significantly",
-    )
-
-
-def _list_changes(rows: Iterable[MetricComparison]) -> str:
-    return ", ".join(
-        f"{row.name} ({format_difference(row)}, {_p_expression(row.decision_p_value)})" for row in rows
-    )
+        return Verdict(outcome="better", line="Verdict: candidate better", metrics=better)
+    return Verdict(outcome="no_difference", line="Verdict: no significant difference")
 
 
 def _notes(baseline: SideSummary, candidate: SideSummary, request: CompareRequest) -> list[str]:
@@ -741,145 +792,3 @@ def compare_versions(request: CompareRequest, *, episodes: EpisodeStore) -> Comp
         seed=request.seed,
         notes=_notes(baseline, candidate, request),
     )
-
-
-# --- presenting the report (shared by the rich table, --markdown and the chart) -----------------
-
-
-def format_value(unit: MetricUnit, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "percent":
-        return f"{value * 100:.1f}%"
-    if unit == "score":
-        return f"{value:.3f}"
-    return f"{value:,.0f} ms"
-
-
-def _format_bound(unit: MetricUnit, value: float) -> str:
-    if unit == "percent":
-        return f"{value * 100:.1f}"
-    if unit == "score":
-        return f"{value:.3f}"
-    return f"{value:,.0f}"
-
-
-def format_side(row: MetricComparison, side: SideMetric, *, multiline: bool = False) -> str:
-    """``82.0% (n=50) [69.2–90.2]``: the figure, how many episodes it rests on, its interval."""
-    text = f"{format_value(row.unit, side.value)} (n={side.n})"
-    if side.low is not None and side.high is not None:
-        sep = "\n" if multiline else " "
-        text += f"{sep}[{_format_bound(row.unit, side.low)}–{_format_bound(row.unit, side.high)}]"
-    return text
-
-
-def format_difference(row: MetricComparison, *, multiline: bool = False) -> str:
-    if row.difference is None:
-        return row.note or "n/a"
-    if row.unit == "percent":
-        text = f"{row.difference * 100:+.1f} pp"
-    elif row.unit == "score":
-        text = f"{row.difference:+.3f}"
-    else:
-        text = f"{row.difference:+,.0f} ms"
-    if row.difference_low is not None and row.difference_high is not None:
-        sep = "\n" if multiline else " "
-        low, high = _signed_bound(row.unit, row.difference_low), _signed_bound(row.unit, row.difference_high)
-        text += f"{sep}[{low}, {high}]"
-    return text
-
-
-def _signed_bound(unit: MetricUnit, value: float) -> str:
-    if unit == "percent":
-        return f"{value * 100:+.1f}"
-    if unit == "score":
-        return f"{value:+.3f}"
-    return f"{value:+,.0f}"
-
-
-def format_p(p_value: float | None) -> str:
-    if p_value is None:
-        return "–"
-    if p_value < 0.001:
-        return "<0.001"
-    return f"{p_value:.3f}"
-
-
-def _p_expression(p_value: float | None) -> str:
-    text = format_p(p_value)
-    return f"p{text}" if text.startswith("<") else f"p={text}"
-
-
-RESULT_TEXT: dict[MetricResult, str] = {
-    "better": "better",
-    "worse": "worse",
-    "no_difference": "not significant",
-    "not_enough_data": "not enough data",
-}
-
-TABLE_COLUMNS = ("Metric", "{before}", "{after}", "Difference", "p-value", "Result")
-
-
-def table_columns(report: ComparisonReport) -> list[str]:
-    return [c.format(before=report.baseline.label, after=report.candidate.label) for c in TABLE_COLUMNS]
-
-
-def table_rows(report: ComparisonReport, *, multiline: bool = False) -> list[list[str]]:
-    """The workshop's before/after table, one row per metric, plus the episode counts.
-
-    ``multiline`` puts intervals on a second line, so the table fits a terminal.
-    """
-    rows: list[list[str]] = []
-    for row in report.metrics:
-        name = f"{row.name} %" if row.unit == "percent" else row.name
-        if row.primary:
-            name += " *"
-        result = row.note if row.result == "not_enough_data" and row.note else RESULT_TEXT[row.result]
-        rows.append(
-            [
-                name,
-                format_side(row, row.baseline, multiline=multiline),
-                format_side(row, row.candidate, multiline=multiline),
-                format_difference(row, multiline=multiline),
-                format_p(row.decision_p_value),
-                result,
-            ]
-        )
-    rows.append(
-        [
-            "Episodes (labeled)",
-            f"{report.baseline.episodes:,} ({report.baseline.labeled:,})",
-            f"{report.candidate.episodes:,} ({report.candidate.labeled:,})",
-            f"{report.candidate.episodes - report.baseline.episodes:+,}",
-            "–",
-            "",
-        ]
-    )
-    return rows
-
-
-def render_markdown(report: ComparisonReport) -> str:
-    """The report as GitHub-flavoured markdown, for a pull request or a run log."""
-    columns = table_columns(report)
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-    out = [
-        f"## compare-versions: {report.agent_id}",
-        "",
-        f"- **{report.baseline.label}**: {report.baseline.filter}",
-        f"- **{report.candidate.label}**: {report.candidate.filter}",
-        "",
-        line(columns),
-        line(["---"] * len(columns)),
-        *(line(row) for row in table_rows(report)),
-        "",
-        f"**{report.verdict.line}** — {report.verdict.reason}",
-        "",
-        "\\* primary metric (decides the verdict).",
-        "",
-        *(f"- {note}" for note in report.notes),
-        "",
-    ]
-    return "\n".join(out)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from lightning.domain.episode import Episode
 from lightning.domain.errors import InvalidInput
 from lightning.services.comparison import (
     CompareRequest,
@@ -14,9 +15,6 @@ from lightning.services.comparison import (
     SideMetric,
     adjust_primary,
     compare_versions,
-    render_markdown,
-    table_columns,
-    table_rows,
 )
 from tests.fakes.episodes import InMemoryEpisodeStore
 from tests.unit.comparison.generate import AGENT, DAY1, DAY2, side
@@ -86,7 +84,7 @@ def test_regression_is_candidate_worse() -> None:
     )
     assert report.verdict.outcome == "worse"
     assert report.verdict.line == "Verdict: candidate worse"
-    assert "Tool Selection Accuracy" in report.verdict.reason
+    assert "tool_accuracy" in report.verdict.metrics
 
 
 def test_a_regression_is_not_traded_for_an_improvement() -> None:
@@ -105,7 +103,7 @@ def test_too_few_episodes_on_one_side_is_not_enough_data() -> None:
     )
     assert report.verdict.outcome == "not_enough_data"
     assert report.verdict.line == "Verdict: not enough data (n=12)"
-    assert "After Fine-Tuning" in report.verdict.reason
+    assert (report.verdict.metrics, report.verdict.short_side) == (["tool_accuracy"], "candidate")
     row = report.metric("tool_accuracy")
     assert row.result == "not_enough_data"
     assert row.note == "not enough data (n=12)"
@@ -244,6 +242,7 @@ def _row(key: str, p_value: float, difference: float) -> MetricComparison:
         unit="percent",
         higher_is_better=True,
         primary=True,
+        source="judge",
         test="t",
         baseline=SideMetric(n=100),
         candidate=SideMetric(n=100),
@@ -261,26 +260,58 @@ def test_holm_keeps_a_lone_borderline_p_value_from_deciding() -> None:
     assert strong[0].result == "better"
 
 
-def test_table_and_markdown_follow_the_workshop() -> None:
+def _relabel(episodes: list[Episode], *, by_people: int) -> list[Episode]:
+    """The first ``by_people`` labels given by a person instead of the rubric."""
+    out = []
+    for i, episode in enumerate(episodes):
+        if i < by_people and episode.label is not None:
+            episode = episode.with_label(
+                episode.label.model_copy(update={"source": "human", "evaluator": None})
+            )
+        out.append(episode)
+    return out
+
+
+def test_figures_from_an_evaluators_labels_are_the_judges_and_the_rest_ground_truth() -> None:
     report = _compare(
-        side(200, prefix="b", start=DAY1, **WORSE_MODEL),
-        side(200, prefix="a", start=DAY2, seed=2, **BETTER_MODEL),
+        side(100, prefix="b", start=DAY1, **WORSE_MODEL),
+        side(100, prefix="a", start=DAY2, seed=2, **BETTER_MODEL),
     )
-    assert table_columns(report)[:3] == ["Metric", "Before Fine-Tuning", "After Fine-Tuning"]
-    names = [row[0] for row in table_rows(report)]
-    assert names[:4] == [
-        "Tool Selection Accuracy % *",
-        "Response Completeness %",
-        "Average Reward Score *",
-        "Error Rate % *",
+    sources = {row.key: row.source for row in report.metrics}
+    assert sources == {
+        "tool_accuracy": "judge",
+        "completeness": "judge",
+        "avg_reward": "judge",
+        "error_rate": "ground_truth",
+        "latency_p50": "ground_truth",
+        "latency_p95": "ground_truth",
+    }
+    assert report.baseline.label_sources == {"rubric": 100}
+
+
+def test_figures_from_peoples_labels_only_are_ground_truth_and_one_judged_label_makes_an_estimate() -> None:
+    before = _relabel(side(100, prefix="b", start=DAY1, **WORSE_MODEL), by_people=100)
+    after = _relabel(side(100, prefix="a", start=DAY2, seed=2, **BETTER_MODEL), by_people=100)
+    report = _compare(before, after)
+    assert {row.source for row in report.metrics} == {"ground_truth"}
+    assert report.candidate.label_sources == {"human": 100}
+    mixed = _compare(
+        before, _relabel(side(100, prefix="a", start=DAY2, seed=2, **BETTER_MODEL), by_people=99)
+    )
+    assert mixed.metric("tool_accuracy").source == "judge"
+    assert mixed.metric("avg_reward").source == "judge"
+    assert mixed.metric("error_rate").source == "ground_truth"
+    assert mixed.candidate.label_sources == {"human": 99, "rubric": 1}
+
+
+def test_a_reward_with_no_label_to_say_who_gave_it_is_not_ground_truth() -> None:
+    before = _relabel(side(60, prefix="b", start=DAY1), by_people=60)
+    after = [
+        e.model_copy(update={"label": None})
+        for e in _relabel(side(60, prefix="a", start=DAY2, seed=2), by_people=60)
     ]
-    assert names[4:] == ["Latency p50", "Latency p95", "Episodes (labeled)"]
-    first = table_rows(report)[0]
-    assert first[1].startswith("60.0% (n=200) [")
-    assert table_rows(report, multiline=True)[0][1].startswith("60.0% (n=200)\n[")
-    assert first[3].startswith("+30.0 pp [")
-    assert first[4] == "<0.001"
-    markdown = render_markdown(report)
-    assert "| Metric | Before Fine-Tuning | After Fine-Tuning | Difference | p-value | Result |" in markdown
-    assert "| --- | --- | --- | --- | --- | --- |" in markdown
-    assert "**Verdict: candidate better**" in markdown
+    report = _compare(before, after)
+    assert report.metric("avg_reward").source == "judge"
+    assert report.candidate.label_sources == {"unknown": 60}
+    # Tool accuracy and completeness need a label: only people's labels are behind them here.
+    assert report.metric("tool_accuracy").source == "ground_truth"
