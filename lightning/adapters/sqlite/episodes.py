@@ -58,18 +58,20 @@ COMPONENT = "episodes"
 
 # ``review_priority`` (lightning/domain/episode.py) of a v1 row's auto label, in SQL so that opening a
 # database of a million episodes migrates in seconds; the v2 test checks it against the domain function.
+# json_extract rather than ->/->> so that SQLite 3.31 (Ubuntu 20.04's) runs the migration too.
 _V1_AUTO_PRIORITY = """round(min(1.0,
-        (CASE WHEN label ->> '$.score' >= 0.4 AND label ->> '$.score' < 0.9
-              THEN 0.35 * (1.0 - abs(label ->> '$.score' - 0.7) / 0.3) ELSE 0.0 END)
-      + (CASE WHEN label ->> '$.tool_correct' = 0 THEN 0.25 ELSE 0.0 END)
-      + (CASE WHEN label ->> '$.expected_tool' IS NULL THEN 0.2 ELSE 0.0 END)
+        (CASE WHEN json_extract(label, '$.score') >= 0.4 AND json_extract(label, '$.score') < 0.9
+              THEN 0.35 * (1.0 - abs(json_extract(label, '$.score') - 0.7) / 0.3) ELSE 0.0 END)
+      + (CASE WHEN json_extract(label, '$.tool_correct') = 0 THEN 0.25 ELSE 0.0 END)
+      + (CASE WHEN json_extract(label, '$.expected_tool') IS NULL THEN 0.2 ELSE 0.0 END)
       + 0.1 * min(coalesce(json_array_length(label, '$.flags'), 0), 2)), 4)"""
 
 # ``is_correction`` of a v1 row's human label (arguments compared as minified JSON text).
-_V1_CORRECTED = """label_source IS 'human' AND label ->> '$.expected_tool' IS NOT NULL AND (
-        label ->> '$.expected_tool' IS NOT doc ->> '$.action.tool'
+_V1_CORRECTED = """label_source IS 'human' AND json_extract(label, '$.expected_tool') IS NOT NULL AND (
+        json_extract(label, '$.expected_tool') IS NOT json_extract(doc, '$.action.tool')
         OR (json_type(label, '$.expected_arguments') = 'object'
-            AND label -> '$.expected_arguments' IS NOT coalesce(doc -> '$.action.arguments', '{}')))"""
+            AND json_extract(label, '$.expected_arguments')
+                IS NOT coalesce(json_extract(doc, '$.action.arguments'), '{}')))"""
 
 MIGRATIONS: list[str] = [
     # v1: episodes + the change-sequence counter + the indexes the queries need.
@@ -108,7 +110,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE episodes ADD COLUMN review_priority REAL NOT NULL DEFAULT 0.3;
     UPDATE episodes SET
         labels = CASE
-            WHEN json_array_length(doc, '$.labels') > 0 THEN doc -> '$.labels'
+            WHEN json_array_length(doc, '$.labels') > 0 THEN json_extract(doc, '$.labels')
             WHEN label IS NOT NULL THEN json_array(json(label))
             ELSE '[]' END,
         doc = CASE WHEN instr(doc, '"labels":') > 0 THEN json_remove(doc, '$.labels') ELSE doc END,
