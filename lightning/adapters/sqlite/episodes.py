@@ -5,7 +5,10 @@ the episode JSON (``doc``) plus the columns the queries filter and sort on. Labe
 writes touch only the label columns (``labels`` history JSON, effective ``label``
 JSON, ``reward``, ``labeled``, ``label_source``, ``human``, ``corrected``,
 ``review_priority``) so they never re-serialize the whole episode; reads overlay
-those columns on the stored document, which never holds label fields.
+those columns on the stored document, which never holds label fields. A row labeled
+before schema v2 has ``labels = '[]'`` beside its ``label``: its history is that one
+label (the domain reads old documents the same way), until its next label write
+stores both.
 
 * ``add`` is insert-if-absent (stable ids: re-imports and replays never duplicate),
   one ``executemany`` in one transaction; an imported ``labels`` history is kept and
@@ -99,20 +102,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX ix_episodes_ts ON episodes(ts, id);
     CREATE UNIQUE INDEX ix_episodes_seq ON episodes(seq);
     """,
-    # v2: the label history and the columns derived from the effective label (issue 13). A v1 row's
-    # history is its one label; ``labels`` a document may carry (rows written while the domain already
-    # had the field) moves from ``doc`` to its column. Unlabeled rows keep the defaults:
-    # no history, not human, not corrected, review_priority(None) = 0.3.
+    # v2: the label history and the columns derived from the effective label (issue 13). A v1 row keeps
+    # ``labels = '[]'`` beside its ``label``: its history is that one label, by the domain's rule for
+    # documents written before the history existed (``Episode._history``), and not copying it halves the
+    # rows rewritten. ``labels`` a document may carry (rows written while the domain already had the
+    # field) moves from ``doc`` to its column. Unlabeled rows keep the defaults: not human, not
+    # corrected, review_priority(None) = 0.3.
     f"""
     ALTER TABLE episodes ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE episodes ADD COLUMN human INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE episodes ADD COLUMN corrected INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE episodes ADD COLUMN review_priority REAL NOT NULL DEFAULT 0.3;
     UPDATE episodes SET
-        labels = CASE
-            WHEN json_array_length(doc, '$.labels') > 0 THEN json_extract(doc, '$.labels')
-            WHEN label IS NOT NULL THEN json_array(json(label))
-            ELSE '[]' END,
+        labels = CASE WHEN instr(doc, '"labels":') > 0 AND json_array_length(doc, '$.labels') > 0
+                      THEN json_extract(doc, '$.labels') ELSE '[]' END,
         doc = CASE WHEN instr(doc, '"labels":') > 0 THEN json_remove(doc, '$.labels') ELSE doc END,
         human = label_source IS 'human',
         corrected = CASE WHEN {_V1_CORRECTED} THEN 1 ELSE 0 END,
@@ -170,11 +173,13 @@ def _append_label_json(labels: str, label: str) -> str:
 
 
 # One auto label appended: ?1 label JSON, ?2 score, ?3 review_priority(label), ?4 seq, ?5 id.
-# The history grows with json_insert while it is shorter than MAX_AUTO_LABELS (so it cannot hold
-# more auto labels than that); beyond, the domain's append_label trims it. A person's effective
-# label (human = 1) keeps its label, reward, source and priority.
+# A v1 row's history is its label (``labels`` still '[]'). The history grows with json_insert while it
+# is shorter than MAX_AUTO_LABELS (so it cannot hold more auto labels than that); beyond, the domain's
+# append_label trims it. A person's effective label (human = 1) keeps its label, reward, source and
+# priority.
 _AUTO_UPDATE = f"""UPDATE episodes SET
-    labels = CASE WHEN json_array_length(labels) < {MAX_AUTO_LABELS}
+    labels = CASE WHEN labels = '[]' AND label IS NOT NULL THEN json_array(json(label), json(?1))
+                  WHEN json_array_length(labels) < {MAX_AUTO_LABELS}
                   THEN json_insert(labels, '$[#]', json(?1))
                   ELSE lightning_append_label(labels, ?1) END,
     label = CASE WHEN human THEN label ELSE ?1 END,

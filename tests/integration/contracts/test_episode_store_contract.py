@@ -816,6 +816,17 @@ def test_an_old_document_reads_with_a_one_label_history(legacy_store: EpisodeSto
     after = legacy_store.save_label("old-human", judged(0.1), expected_etag=person.etag)
     assert [label.source for label in after.labels] == ["human", "auto"]
     assert after.reward == 0.85
+    batched = LabelWrite(
+        episode_id="old-auto",
+        agent_id=AGENT,
+        label=judged(0.9, reason="again"),
+        expected_etag=judged_before.etag,
+    )
+    assert legacy_store.save_labels([batched]).written == ["old-auto"]
+    assert [label.reason for label in legacy_store.get("old-auto").labels] == ["uncertain", "again"]
+    corrected = legacy_store.save_label("old-bare", correction())
+    assert [label.source for label in corrected.labels] == ["human"]
+    assert legacy_store.count(EpisodeQuery(corrected=True)) == 1
 
 
 def test_old_documents_take_their_place_in_the_review_order(legacy_store: EpisodeStore) -> None:
