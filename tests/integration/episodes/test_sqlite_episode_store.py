@@ -265,3 +265,31 @@ def test_the_v2_migration_derives_human_and_corrected_and_moves_a_documents_labe
     assert store.get("empty-in-doc").labels == []
     for episode_id, _, _ in rows:
         assert store.get(episode_id).corrected == bool(derived[episode_id][1])
+
+
+def test_export_then_import_keeps_the_history_and_its_derived_columns(tmp_path: Path) -> None:
+    from lightning.services.episodes import export_episodes, import_episodes
+
+    source, target = reopen(tmp_path / "a.db"), reopen(tmp_path / "b.db")
+    source.add([make_episode("x", timestamp=T0), make_episode("y", timestamp=T0 + timedelta(seconds=1))])
+    source.save_label("x", label(0.7))
+    source.save_label(
+        "x",
+        Label(source="human", score=0.1, expected_tool="sales_report", expected_arguments={"region": "west"}),
+    )
+    source.save_label("x", label(0.9))
+    source.save_label("y", Label(source="auto", score=0.65, tool_correct=False))
+    lines: list[str] = []
+    export_episodes(source, EpisodeQuery(), lines.append)
+
+    report = import_episodes(lambda: lines, store=target)
+
+    assert report.imported == 2
+    for episode_id in ("x", "y"):
+        assert target.get(episode_id).model_dump() == source.get(episode_id).model_dump()
+    assert [e.id for e in target.query(EpisodeQuery(corrected=True))] == ["x"]
+    with sqlite3.connect(tmp_path / "a.db") as a, sqlite3.connect(tmp_path / "b.db") as b:
+        derived = (
+            "SELECT id, labels, label, reward, human, corrected, review_priority FROM episodes ORDER BY id"
+        )
+        assert b.execute(derived).fetchall() == a.execute(derived).fetchall()
