@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from lightning.ports.episodes import EpisodeStore
     from lightning.ports.evaluator import Evaluator
     from lightning.ports.finetune import FineTuneProvider
+    from lightning.ports.golden import GoldenStore
     from lightning.ports.models import ModelRegistry
     from lightning.ports.queue import Queue
     from lightning.ports.rollout import AgentRollout
@@ -104,6 +105,16 @@ class Container:
             self._store(
                 "lightning.adapters.sqlite.models.SqliteModelRegistry",
                 "lightning.adapters.cosmos.models.CosmosModelRegistry",
+            ),
+        )
+
+    @cached_property
+    def golden(self) -> GoldenStore:
+        return cast(
+            "GoldenStore",
+            self._store(
+                "lightning.adapters.sqlite.golden.SqliteGoldenStore",
+                "lightning.adapters.cosmos.golden.CosmosGoldenStore",
             ),
         )
 

@@ -1,9 +1,11 @@
 """InMemoryEpisodeStore: the EpisodeStore port in a dict, for unit tests of every area.
 
 Same semantics as the SQLite store (the contract suite runs both): insert-if-absent,
-row-version etags, ``Conflict`` on stale etags, a monotonic change sequence where an
-episode changed twice appears once at its newest change, newest/oldest ordering by
-(timestamp, id). Thread-safe, so concurrency tests can use it too.
+row-version etags, ``Conflict`` on stale etags, label writes appended to the history
+(``Episode.with_label``), a monotonic change sequence where an episode changed twice
+appears once at its newest change, newest/oldest ordering by (timestamp, id) and the
+review order by ``review_priority`` of the effective label, then newest. Thread-safe,
+so concurrency tests can use it too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from lightning.domain.episode import Episode, Label
+from lightning.domain.episode import Episode, Label, review_priority
 from lightning.domain.errors import Conflict, NotFound
 from lightning.ports.episodes import ChangeBatch, EpisodeQuery, LabelWrite, LabelWriteOutcome
 
@@ -111,6 +113,10 @@ class InMemoryEpisodeStore:
                 continue
             if query.labeled is not None and e.labeled != query.labeled:
                 continue
+            if query.human_labeled is not None and e.human_labeled != query.human_labeled:
+                continue
+            if query.corrected is not None and e.corrected != query.corrected:
+                continue
             if query.since is not None and e.timestamp < query.since:
                 continue
             if query.until is not None and e.timestamp >= query.until:
@@ -120,7 +126,13 @@ class InMemoryEpisodeStore:
             if query.min_reward is not None and (e.reward is None or e.reward < query.min_reward):
                 continue
             selected.append(row)
-        selected.sort(key=lambda r: (r.episode.timestamp, r.episode.id), reverse=query.order == "newest")
+        if query.order == "review":
+            selected.sort(
+                key=lambda r: (review_priority(r.episode.label), r.episode.timestamp, r.episode.id),
+                reverse=True,
+            )
+        else:
+            selected.sort(key=lambda r: (r.episode.timestamp, r.episode.id), reverse=query.order == "newest")
         return selected
 
     def query(self, query: EpisodeQuery) -> Iterator[Episode]:

@@ -1,8 +1,8 @@
 """Cosmos DB plumbing shared by the Cosmos adapters: the client, the containers, error mapping.
 
 Database ``settings.cosmos_database`` (``agents``) holds one container per store, partition key
-``/agent_id``: ``rl_episodes``, ``rl_datasets``, ``rl_training_runs``, ``rl_models``. (``leases``, pk
-``/id``, belongs to the Functions host's change-feed trigger.)
+``/agent_id``: ``rl_episodes``, ``rl_datasets``, ``rl_training_runs``, ``rl_models``, ``golden``.
+(``leases``, pk ``/id``, belongs to the Functions host's change-feed trigger.)
 
 Authentication is Entra ID (``DefaultAzureCredential``: managed identity in Azure, ``az login`` on a
 laptop) with the *Cosmos DB Built-in Data Contributor* role. A key is used only when ``COSMOS_KEY`` is
@@ -34,6 +34,7 @@ EPISODES = "rl_episodes"
 DATASETS = "rl_datasets"
 RUNS = "rl_training_runs"
 MODELS = "rl_models"
+GOLDEN = "golden"
 LEASES = "leases"
 PARTITION_KEY = "/agent_id"
 
@@ -42,6 +43,7 @@ CONTAINERS: dict[str, str] = {
     DATASETS: PARTITION_KEY,
     RUNS: PARTITION_KEY,
     MODELS: PARTITION_KEY,
+    GOLDEN: PARTITION_KEY,
     LEASES: "/id",
 }
 """Container name → partition key path (the Bicep template declares the same)."""

@@ -417,3 +417,424 @@ def test_text_survives_exactly(store: EpisodeStore) -> None:
     assert got.result == {"note": tricky}
     assert got.label is not None
     assert got.label.reason == tricky
+
+
+# --- label history (issue 13) ---------------------------------------------------------------------
+def correction(tool: str = "sales_report", arguments: dict[str, object] | None = None) -> Label:
+    return Label(
+        source="human",
+        score=0.1,
+        reason="wrong call",
+        labeled_by="alice",
+        expected_tool=tool,
+        expected_arguments={"region": "west"} if arguments is None else arguments,
+    )
+
+
+def judged(
+    score: float,
+    *,
+    expected_tool: str | None = "analyze_churn",
+    tool_correct: bool | None = True,
+    flags: tuple[str, ...] = (),
+    reason: str = "rubric",
+) -> Label:
+    return Label(
+        source="auto",
+        score=score,
+        reason=reason,
+        evaluator="task_adherence",
+        evaluator_version="rubric-2",
+        labeled_by="rubric",
+        expected_tool=expected_tool,
+        tool_correct=tool_correct,
+        flags=flags,
+    )
+
+
+def test_human_then_auto_keeps_the_person_effective_and_both_in_history(store: EpisodeStore) -> None:
+    store.add(episodes(1))
+    episode_id = f"{AGENT}-00000"
+    person = human(0.9, "right call")
+    store.save_label(episode_id, person)
+    after = store.save_label(episode_id, judged(0.2, reason="judge disagrees"))
+    assert [(label.source, label.reason) for label in after.labels] == [
+        ("human", "right call"),
+        ("auto", "judge disagrees"),
+    ]
+    assert after.label == after.labels[0]
+    assert (after.reward, after.labeled, after.human_labeled) == (0.9, True, True)
+    assert after.auto_label is not None
+    assert after.auto_label.score == 0.2
+    assert store.get(episode_id) == after
+    assert store.count(EpisodeQuery(agent_id=AGENT, human_labeled=True)) == 1
+
+
+def test_auto_then_human_appends_and_the_person_wins(store: EpisodeStore) -> None:
+    store.add(episodes(1))
+    episode_id = f"{AGENT}-00000"
+    first = store.save_label(episode_id, judged(0.95))
+    assert (first.reward, first.human_labeled, len(first.labels)) == (0.95, False, 1)
+    after = store.save_label(episode_id, human(0.3, "not what I asked"), expected_etag=first.etag)
+    assert [label.source for label in after.labels] == ["auto", "human"]
+    assert after.labels[0] == first.labels[0]
+    assert after.label is not None
+    assert (after.label.reason, after.reward, after.human_labeled) == ("not what I asked", 0.3, True)
+
+
+def test_batched_auto_labels_never_displace_a_person(store: EpisodeStore) -> None:
+    """The guarded executemany path (auto-labeling's shape) appends too, and leaves a person's label."""
+    store.add(episodes(3))
+    store.save_label(f"{AGENT}-00001", human(0.8, "checked"))
+    seen = {e.id: e.etag for e in store.query(EpisodeQuery(agent_id=AGENT))}
+    outcome = store.save_labels(
+        [
+            LabelWrite(episode_id=episode_id, agent_id=AGENT, label=judged(0.4), expected_etag=etag)
+            for episode_id, etag in sorted(seen.items())
+        ]
+    )
+    assert sorted(outcome.written) == sorted(seen)
+    person = store.get(f"{AGENT}-00001")
+    assert [label.source for label in person.labels] == ["human", "auto"]
+    assert (person.reward, person.label.reason if person.label else None) == (0.8, "checked")
+    for episode_id in (f"{AGENT}-00000", f"{AGENT}-00002"):
+        got = store.get(episode_id)
+        assert (got.reward, [label.source for label in got.labels]) == (0.4, ["auto"])
+
+
+def test_history_round_trips_every_label_field(store: EpisodeStore) -> None:
+    store.add([make_episode("e", timestamp=T0)])
+    rich = Label(
+        source="auto",
+        score=0.65,
+        reason='Ünïcode “reason” \\ "json"',
+        evaluator="task_adherence",
+        evaluator_version="rubric-2",
+        labeled_at=datetime(2026, 2, 7, 11, 0, 0, 123456, tzinfo=UTC),
+        labeled_by="rubric",
+        expected_tool="sales_forecast",
+        expected_arguments={"horizon_months": 6, "nested": {"list": [1, None]}},
+        tool_correct=False,
+        complete=True,
+        flags=("competing_intent", "unstated_arguments"),
+    )
+    store.save_label("e", rich)
+    store.save_label("e", correction("sales_forecast", {"horizon_months": 6}))
+    got = store.get("e")
+    assert got.labels[0] == rich
+    assert got.labels[1].expected_arguments == {"horizon_months": 6}
+    assert [e.labels for e in store.query(EpisodeQuery(agent_id=AGENT))] == [got.labels]
+
+
+def test_history_keeps_every_person_and_the_newest_auto_labels(store: EpisodeStore) -> None:
+    from lightning.domain.episode import MAX_AUTO_LABELS
+
+    store.add(episodes(1))
+    episode_id = f"{AGENT}-00000"
+    store.save_label(episode_id, judged(0.5, reason="auto-0"))
+    store.save_label(episode_id, human(0.9, "person-1"))
+    for n in range(1, MAX_AUTO_LABELS + 3):  # guarded batches and single writes, both
+        if n % 2:
+            current = store.get(episode_id)
+            write = LabelWrite(
+                episode_id=episode_id,
+                agent_id=AGENT,
+                label=judged(0.5, reason=f"auto-{n}"),
+                expected_etag=current.etag,
+            )
+            assert store.save_labels([write]).written == [episode_id]
+        else:
+            store.save_label(episode_id, judged(0.5, reason=f"auto-{n}"))
+    autos = [f"auto-{n}" for n in range(3, MAX_AUTO_LABELS + 3)]  # auto-0..auto-2 trimmed
+    assert [label.reason for label in store.get(episode_id).labels] == ["person-1", *autos]
+    store.save_label(episode_id, human(0.7, "person-2"))
+    got = store.get(episode_id)
+    assert [label.reason for label in got.labels] == ["person-1", *autos, "person-2"]
+    assert (got.reward, got.label.reason if got.label else None) == (0.7, "person-2")
+
+
+def test_human_labeled_and_corrected_filters_and_counts(store: EpisodeStore) -> None:
+    store.add(episodes(6) + episodes(1, agent_id=OTHER))
+    store.save_label(f"{AGENT}-00001", judged(0.9))
+    store.save_label(f"{AGENT}-00002", human(0.95))  # accepted as it is
+    store.save_label(f"{AGENT}-00003", correction())  # another tool
+    store.save_label(f"{AGENT}-00004", correction("analyze_churn", {"period": "Q3 2025"}))  # other arguments
+    store.save_label(f"{AGENT}-00005", correction("analyze_churn", {"period": "Q4 2025"}))  # the same call
+    store.save_label(f"{AGENT}-00003", judged(0.9))  # an auto label later changes nothing
+    store.save_label(f"{OTHER}-00000", correction())
+
+    def ids(**flags: object) -> list[str]:
+        return [e.id[-1] for e in store.query(EpisodeQuery(agent_id=AGENT, **flags))]  # type: ignore[arg-type]
+
+    assert ids(human_labeled=True) == ["5", "4", "3", "2"]
+    assert ids(human_labeled=False) == ["1", "0"]
+    assert ids(corrected=True) == ["4", "3"]
+    assert ids(corrected=False) == ["5", "2", "1", "0"]
+    assert ids(human_labeled=True, corrected=False) == ["5", "2"]
+    assert ids(human_labeled=False, labeled=True) == ["1"]
+    assert ids(corrected=True, order="oldest") == ["3", "4"]
+    assert store.count(EpisodeQuery(agent_id=AGENT, human_labeled=True)) == 4
+    assert store.count(EpisodeQuery(agent_id=AGENT, human_labeled=False)) == 2
+    assert store.count(EpisodeQuery(agent_id=AGENT, corrected=True)) == 2
+    assert store.count(EpisodeQuery(corrected=True)) == 3
+    assert store.count(EpisodeQuery(human_labeled=True, limit=2)) == 2
+    assert store.get(f"{AGENT}-00003").corrected
+
+
+def test_review_order_ranks_by_the_effective_labels_priority_then_newest(store: EpisodeStore) -> None:
+    # priorities (lightning/domain/episode.py review_priority): a unlabeled 0.3; b, f 0.55 (uncertain score,
+    # no expected tool); c 0.0 (confident, agreed); d 0.7417 (in band, wrong tool, flags); e human 0.0;
+    # g imported with a reward but no label record 0.3.
+    store.add([make_episode(name, timestamp=T0 + timedelta(seconds=i)) for i, name in enumerate("abcdef")])
+    store.add([make_episode("g", timestamp=T0 + timedelta(seconds=6), reward=0.8, labeled=True)])
+    store.save_label("b", judged(0.7, expected_tool=None, tool_correct=None))
+    store.save_label("c", judged(0.95))
+    store.save_label(
+        "d", judged(0.65, expected_tool="sales_report", tool_correct=False, flags=("a", "b", "c"))
+    )
+    store.save_label("e", human(0.9))
+    store.save_label("e", judged(0.7, expected_tool=None))  # after a person: still not a candidate
+    store.save_label("f", judged(0.7, expected_tool=None, tool_correct=None))
+
+    def review(**flags: object) -> list[str]:
+        return [e.id for e in store.query(EpisodeQuery(agent_id=AGENT, order="review", **flags))]  # type: ignore[arg-type]
+
+    assert review(human_labeled=False) == ["d", "f", "b", "g", "a", "c"]
+    assert review() == ["d", "f", "b", "g", "a", "e", "c"]
+    assert review(human_labeled=False, limit=2) == ["d", "f"]
+    assert review(human_labeled=False, labeled=True) == ["d", "f", "b", "g", "c"]
+
+    store.save_label("d", human(0.2))  # reviewed: leaves the queue
+    store.save_label("a", judged(0.3, expected_tool="sales_report", tool_correct=False))  # 0.25
+    store.save_label("b", judged(0.99))  # re-scored with confidence: 0.0
+    assert review(human_labeled=False) == ["f", "g", "a", "c", "b"]
+
+
+def test_review_order_pages_through_ties_without_skipping(store: EpisodeStore) -> None:
+    scores = (0.7, 0.95, 0.55)  # review priorities 0.35, 0.0, 0.175: long runs of equal keys
+    batch = [
+        make_episode(
+            f"r{i:04d}",
+            timestamp=T0 + timedelta(seconds=i // 3),
+            labels=[judged(scores[i % 3]).model_dump()] if i % 4 else [],
+        )
+        for i in range(1100)
+    ]
+    store.add(batch)
+    from lightning.domain.episode import review_priority
+
+    expected = [
+        e.id for e in sorted(batch, key=lambda e: (review_priority(e.label), e.timestamp, e.id), reverse=True)
+    ]
+    got = [e.id for e in store.query(EpisodeQuery(agent_id=AGENT, order="review", human_labeled=False))]
+    assert got == expected
+    assert store.count(EpisodeQuery(agent_id=AGENT, human_labeled=False)) == 1100
+
+
+def test_a_stale_etag_on_a_human_label_is_a_conflict_and_writes_nothing(store: EpisodeStore) -> None:
+    store.add(episodes(1))
+    episode_id = f"{AGENT}-00000"
+    seen = store.get(episode_id)
+    judged_now = store.save_label(episode_id, judged(0.4), expected_etag=seen.etag)
+    with pytest.raises(Conflict):
+        store.save_label(episode_id, correction(), expected_etag=seen.etag)
+    after = store.get(episode_id)
+    assert after == judged_now  # same history, label, reward and etag
+    assert [label.source for label in after.labels] == ["auto"]
+    assert store.count(EpisodeQuery(corrected=True)) == 0
+    outcome = store.save_labels(
+        [LabelWrite(episode_id=episode_id, agent_id=AGENT, label=correction(), expected_etag=seen.etag)]
+    )
+    assert outcome.conflicts == [episode_id]
+    assert store.get(episode_id) == judged_now
+
+
+def test_unguarded_appends_racing_on_one_episode_all_land(backend: Callable[[], EpisodeStore]) -> None:
+    """Four writers append at once without an etag: none of their labels may be lost."""
+    setup = backend()
+    setup.add(episodes(1))
+    episode_id = f"{AGENT}-00000"
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        store = backend()
+        barrier.wait()
+        try:
+            store.save_label(episode_id, judged(0.5, reason=f"writer-{n}"))
+        except BaseException as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(label.reason for label in setup.get(episode_id).labels) == [f"writer-{n}" for n in range(4)]
+
+
+def test_an_imported_history_is_kept_with_its_derived_fields(store: EpisodeStore) -> None:
+    auto_first = judged(0.95, reason="judge")
+    person = correction()
+    imported = make_episode("imported", timestamp=T0, labels=[auto_first.model_dump(), person.model_dump()])
+    auto_only = make_episode(
+        "auto-only",
+        timestamp=T0 + timedelta(seconds=1),
+        labels=[judged(0.7, expected_tool=None, tool_correct=None).model_dump()],
+    )
+    assert imported.label == person  # the effective label: the person's
+    store.add([imported, auto_only, make_episode("bare", timestamp=T0 + timedelta(seconds=2))])
+    got = store.get("imported")
+    assert got.labels == [auto_first, person]
+    assert got.label == person
+    assert (got.reward, got.labeled) == (imported.reward, imported.labeled)
+    assert [e.id for e in store.query(EpisodeQuery(corrected=True))] == ["imported"]
+    assert [e.id for e in store.query(EpisodeQuery(human_labeled=True))] == ["imported"]
+    assert [e.id for e in store.query(EpisodeQuery(agent_id=AGENT, order="review", human_labeled=False))] == [
+        "auto-only",  # 0.55
+        "bare",  # 0.3
+    ]
+    assert store.get("auto-only").labels[0].score == 0.7
+
+
+# --- documents written before the history existed ---------------------------------------------------
+LEGACY_LABEL = {
+    "source": "human",
+    "score": 0.85,
+    "reason": "checked by hand",
+    "evaluator": None,
+    "evaluator_version": None,
+    "labeled_at": "2026-01-05T09:00:00Z",
+    "labeled_by": "alice",
+    "expected_tool": None,
+    "tool_correct": None,
+    "complete": None,
+}
+LEGACY_AUTO = {
+    "source": "auto",
+    "score": 0.7,
+    "reason": "uncertain",
+    "evaluator": "task_adherence",
+    "evaluator_version": "rubric-1",
+    "labeled_at": "2026-01-05T09:00:00Z",
+    "labeled_by": "rubric",
+    "expected_tool": None,
+    "tool_correct": False,
+    "complete": True,
+}
+
+
+def _legacy_document(episode_id: str, label: dict[str, object] | None, seconds: int) -> dict[str, object]:
+    """An episode document as stored before ``labels`` existed: the effective ``label`` only."""
+    doc = make_episode(episode_id, timestamp=T0 + timedelta(seconds=seconds)).to_document()
+    del doc["labels"]
+    doc["label"] = label
+    doc["reward"] = None if label is None else label["score"]
+    doc["labeled"] = label is not None
+    return doc
+
+
+LEGACY = {
+    "old-human": _legacy_document("old-human", LEGACY_LABEL, 0),
+    "old-auto": _legacy_document("old-auto", LEGACY_AUTO, 1),
+    "old-bare": _legacy_document("old-bare", None, 2),
+}
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("cosmos", marks=pytest.mark.cosmos)])
+def legacy_store(request: pytest.FixtureRequest, tmp_path: Path) -> EpisodeStore:
+    """A store holding ``LEGACY`` written the old way: the documents as they were (memory); rows of
+    the v1 schema, then the database opened by today's code (SQLite: the v2 migration runs); items of
+    the old shape (Cosmos)."""
+    if request.param == "memory":
+        return InMemoryEpisodeStore([Episode.model_validate(doc) for doc in LEGACY.values()])
+    if request.param == "sqlite":
+        import json
+
+        from lightning.adapters.sqlite.episodes import MIGRATIONS, to_micros
+
+        path = tmp_path / "v1.db"
+        old = SqliteDatabase(path)
+        old.migrate("episodes", MIGRATIONS[:1])
+        with old.transaction() as conn:
+            for seq, doc in enumerate(LEGACY.values(), start=1):
+                body = {k: v for k, v in doc.items() if k not in ("label", "reward", "labeled")}
+                label = doc["label"]
+                conn.execute(
+                    "INSERT INTO episodes(id, agent_id, ts, labeled, label_source, model_version, reward, "
+                    "seq, doc, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        doc["id"],
+                        doc["agent_id"],
+                        to_micros(Episode.model_validate(doc).timestamp),
+                        1 if label else 0,
+                        label["source"] if isinstance(label, dict) else None,
+                        None,
+                        doc["reward"],
+                        seq,
+                        json.dumps(body, separators=(",", ":")),
+                        json.dumps(label, separators=(",", ":")) if label else None,
+                    ),
+                )
+            conn.execute("UPDATE episode_counters SET value = 3")
+        old.close()
+        return SqliteEpisodeStore(SqliteDatabase(path))
+    from lightning.adapters.cosmos.episodes import CosmosEpisodeStore, to_micros
+
+    store = CosmosEpisodeStore.from_settings(request.getfixturevalue("cosmos_settings")())
+    for doc in LEGACY.values():
+        ts_us = to_micros(Episode.model_validate(doc).timestamp)
+        label = doc["label"]
+        item = {
+            **doc,
+            "ts_us": ts_us,
+            "order_key": f"{ts_us:020d}|{doc['id']}",
+            "label_source": label["source"] if isinstance(label, dict) else None,
+        }
+        store._c.create_item(item)  # the item exactly as the old code wrote it
+    return store
+
+
+def test_an_old_document_reads_with_a_one_label_history(legacy_store: EpisodeStore) -> None:
+    person = legacy_store.get("old-human")
+    assert person.labels == [Label.model_validate(LEGACY_LABEL)]
+    assert person.label == person.labels[0]
+    assert (person.reward, person.labeled, person.human_labeled) == (0.85, True, True)
+    judged_before = legacy_store.get("old-auto")
+    assert [label.reason for label in judged_before.labels] == ["uncertain"]
+    bare = legacy_store.get("old-bare")
+    assert (bare.labels, bare.label, bare.labeled) == ([], None, False)
+
+    assert legacy_store.count(EpisodeQuery(human_labeled=True)) == 1
+    assert sorted(e.id for e in legacy_store.query(EpisodeQuery(human_labeled=False))) == [
+        "old-auto",
+        "old-bare",
+    ]
+    assert legacy_store.count(EpisodeQuery(corrected=False)) == 3
+
+    after = legacy_store.save_label("old-human", judged(0.1), expected_etag=person.etag)
+    assert [label.source for label in after.labels] == ["human", "auto"]
+    assert after.reward == 0.85
+    batched = LabelWrite(
+        episode_id="old-auto",
+        agent_id=AGENT,
+        label=judged(0.9, reason="again"),
+        expected_etag=judged_before.etag,
+    )
+    assert legacy_store.save_labels([batched]).written == ["old-auto"]
+    assert [label.reason for label in legacy_store.get("old-auto").labels] == ["uncertain", "again"]
+    corrected = legacy_store.save_label("old-bare", correction())
+    assert [label.source for label in corrected.labels] == ["human"]
+    assert legacy_store.count(EpisodeQuery(corrected=True)) == 1
+
+
+def test_old_documents_take_their_place_in_the_review_order(legacy_store: EpisodeStore) -> None:
+    """old-auto: 0.35 (score 0.7) + 0.25 (wrong tool) + 0.2 (no expected tool) = 0.8; old-bare 0.3."""
+    migrate = getattr(legacy_store, "migrate_items", None)
+    if migrate is not None:  # Cosmos rewrites old items on request (SQLite migrated on open)
+        assert migrate() == 3
+        assert migrate() == 0
+    query = EpisodeQuery(agent_id=AGENT, order="review", human_labeled=False)
+    assert [e.id for e in legacy_store.query(query)] == ["old-auto", "old-bare"]
+    assert legacy_store.get("old-human").labels == [Label.model_validate(LEGACY_LABEL)]
