@@ -14,6 +14,8 @@ from lightning.domain.errors import Conflict, NotFound, ProviderError, Transient
 from tests.fakes.clock import ManualClock
 from tests.standins.kubernetes_api import container_env
 
+pytestmark = pytest.mark.kubernetes
+
 NS, NAME = "mcp-agents", "autonomous-agent"
 TUNED = {"USE_TUNED_MODEL": "true", "TUNED_MODEL_NAME": "ft:gpt-4o-mini:autonomous-agent:abc123"}
 
