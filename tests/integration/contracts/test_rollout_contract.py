@@ -16,7 +16,7 @@ seconds, so no scenario depends on how fast this machine is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -205,19 +205,25 @@ SCENARIOS = [
 
 # --- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture(params=["fake", pytest.param("kubernetes", marks=pytest.mark.kubernetes)])
-def cluster(request: pytest.FixtureRequest) -> Cluster:
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     if request.param == "fake":
-        return FakeCluster()
-    return StandInCluster(request.getfixturevalue("kubernetes_api"))
+        yield FakeCluster()
+        return
+    standin = StandInCluster(request.getfixturevalue("kubernetes_api"))
+    yield standin
+    standin.rollout.api.api_client.close()
 
 
 @pytest.fixture(params=["local", "fake", pytest.param("kubernetes", marks=pytest.mark.kubernetes)])
-def rollout(request: pytest.FixtureRequest) -> AgentRollout:
+def rollout(request: pytest.FixtureRequest) -> Iterator[AgentRollout]:
     if request.param == "local":
-        return LocalRollout()
-    if request.param == "fake":
-        return FakeCluster().rollout
-    return StandInCluster(request.getfixturevalue("kubernetes_api")).rollout
+        yield LocalRollout()
+    elif request.param == "fake":
+        yield FakeCluster().rollout
+    else:
+        standin = StandInCluster(request.getfixturevalue("kubernetes_api"))
+        yield standin.rollout
+        standin.rollout.api.api_client.close()
 
 
 # --- every implementation -------------------------------------------------------------------------
