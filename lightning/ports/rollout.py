@@ -23,7 +23,8 @@ What a caller can rely on, whatever goes wrong:
 
   ``observed_env`` is the model env as last *read back from the cluster* by this call (a read or the
   answer to a patch) — never what the call merely asked for. After a write whose answer was lost it is
-  ``None`` unless a later read settled it. The promotion service compares it with the env the registry's
+  ``None`` unless a later read settled it. (``LocalRollout`` has no cluster: the local agent follows the
+  registry itself, so its ``observed_env`` is the env asked for.) The promotion service compares it with the env the registry's
   active version implies and marks the version ``diverged`` when they differ or it is ``None``.
 * It returns within the adapter's time budget (``ROLLOUT_TIMEOUT_SECONDS`` for Kubernetes: waiting for
   the new pods *and* restoring the previous env both fit in it), plus at most one request's timeout.
