@@ -14,6 +14,7 @@ Run: ``.venv/bin/python bench/bench_promotion.py``. Prints one JSON object as it
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -62,11 +63,10 @@ def bench_registry(directory: Path, n: int = 1000) -> dict[str, float]:
         started = time.perf_counter()
         registry.list(AGENT)
         timings.append(time.perf_counter() - started)
-    timings.sort()
     return {
         "registry_register_per_s": round(n / register_s, 1),
         "registry_activate_per_s": round(200 / activate_s, 1),
-        "registry_list_ms": round(timings[len(timings) // 2] * 1000, 2),
+        "registry_list_ms": round(statistics.median(timings) * 1000, 2),
     }
 
 

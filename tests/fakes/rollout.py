@@ -2,7 +2,11 @@
 
 ``RecordingRollout`` keeps each deployment's env in a dict and records every roll_out call;
 ``fail_next`` makes the next roll_out fail the way the Kubernetes adapter reports a rollout
-that never became available (previous env restored, ``rolled_back=True``).
+that never became available (previous env restored, ``rolled_back=True``). With ``restore_fails``
+as well, the new env stays in place (the previous one could not be put back: diverged, and
+``observed_env`` says so); with ``lose_sight`` the env stays in place and ``observed_env`` is None
+(the API stopped answering). ``refuse`` raises before anything changes, like a 403.
+It passes the AgentRollout contract (``tests/integration/contracts/test_rollout_contract.py``).
 ``RecordingDeployer`` records deployments and can be told to refuse one.
 """
 
@@ -17,6 +21,8 @@ class RecordingRollout:
         self.env: dict[str, dict[str, str | None]] = env or {}
         self.calls: list[tuple[str, str, dict[str, str | None]]] = []
         self.fail_next: str | None = None
+        self.restore_fails = False  # with fail_next: the previous env cannot be put back (diverged)
+        self.lose_sight = False  # with fail_next: ... and the env cannot be read either (observed None)
         self.refuse: str | None = None
 
     def current_env(self, *, namespace: str, deployment: str) -> dict[str, str | None]:
@@ -30,15 +36,32 @@ class RecordingRollout:
         self.calls.append((namespace, deployment, dict(env)))
         current = self.env.setdefault(key, {})
         previous = {name: current.get(name) for name in env}
-        if self.fail_next:
-            message, self.fail_next = self.fail_next, None
-            return RolloutResult(ok=False, message=message, previous_env=previous, rolled_back=True)
         for name, value in env.items():
             if value is None:
                 current.pop(name, None)
             else:
                 current[name] = value
-        return RolloutResult(ok=True, message=f"deployment {key} rolled out", previous_env=previous)
+        observed = {name: current.get(name) for name in env}
+        if self.fail_next:
+            message, self.fail_next = self.fail_next, None
+            if self.restore_fails or self.lose_sight:
+                return RolloutResult(
+                    ok=False,
+                    message=f"{message}; restoring the previous env FAILED",
+                    previous_env=previous,
+                    observed_env=None if self.lose_sight else observed,
+                )
+            for name, value in previous.items():
+                if value is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = value
+            return RolloutResult(
+                ok=False, message=message, previous_env=previous, rolled_back=True, observed_env=previous
+            )
+        return RolloutResult(
+            ok=True, message=f"deployment {key} rolled out", previous_env=previous, observed_env=observed
+        )
 
 
 class RecordingDeployer:

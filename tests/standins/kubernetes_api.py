@@ -13,7 +13,11 @@ behaves like the API server where the rollout code depends on it:
   catches up, then ``updatedReplicas`` and ``availableReplicas`` grow to ``spec.replicas`` and the
   ``Progressing`` condition ends with reason ``NewReplicaSetAvailable``; a template whose container env
   matches ``fail_when_env`` never becomes available and ends with ``ProgressDeadlineExceeded``;
-- switches: ``conflicts`` (answer the next N patches with 409), ``forbidden`` (403 RBAC on everything).
+- switches: ``conflicts`` (answer the next N patches with 409), ``forbidden`` (403 RBAC on everything);
+- ``faults``: a list of ``Fault``s for what goes wrong *after* a patch has landed (``after_patches``):
+  reads failing for a while (503), 409 conflicts, 403, and dropped connections — before the request is
+  served (``drop``) or after it was applied (``apply_then_drop``: the patch lands, its answer is lost).
+  ``patches_applied`` counts the patches that changed the pod template (env, annotations).
 
 Errors are Kubernetes ``Status`` objects, as the client expects. Started once per test session by
 ``tests/plugins/kubernetes.py``.
@@ -26,9 +30,10 @@ import json
 import re
 import ssl
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 _PATH = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments/(?P<name>[^/?]+)$")
 _MERGE_KEYS = {
@@ -38,6 +43,35 @@ _MERGE_KEYS = {
     "ports": "containerPort",
     "volumes": "name",
 }
+
+
+DROP = 0
+"""The status ``handle`` answers when the connection must be closed without an answer."""
+
+_REASONS = {
+    403: "Forbidden",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
+@dataclass
+class Fault:
+    """Answer matching requests wrongly, once ``after_patches`` patches have been applied."""
+
+    method: str  # GET | PATCH | PUT | * (any)
+    kind: Literal["status", "drop", "apply_then_drop"] = "status"
+    # status: a Kubernetes Status error with ``status``; drop: close the connection before serving the
+    # request; apply_then_drop: serve it (a PATCH lands) and close the connection instead of answering
+    status: int = 503
+    times: int = 1  # how many matching requests it spoils; then it is spent
+    after_patches: int = 0  # armed once this many patches have been applied (1 = after the rollout's patch)
+
+    def matches(self, method: str, patches_applied: int) -> bool:
+        return self.times > 0 and self.method in (method, "*") and patches_applied >= self.after_patches
 
 
 def _merge_list(current: list[Any], patch: list[Any], key: str) -> list[Any]:
@@ -121,6 +155,8 @@ class KubernetesApiStandIn:
             self.forbidden = False  # 403 for every request (missing RBAC)
             self.fail_when_env: dict[str, str] = {}  # templates with this env never become available
             self.deadline_reads = 6  # reads of a failing rollout before ProgressDeadlineExceeded
+            self.faults: list[Fault] = []
+            self.patches_applied = 0
             self._resource_version = 100
 
     # --- fixtures helpers -----------------------------------------------------------------------
@@ -272,15 +308,42 @@ class KubernetesApiStandIn:
                 }
             )
             match = _PATH.match(path.split("?", 1)[0])
+            fault = next((f for f in self.faults if f.matches(method, self.patches_applied)), None)
+            if fault is not None:
+                fault.times -= 1
+                if fault.kind == "drop":
+                    return DROP, {}
+                if fault.kind == "status":
+                    return self._fault_status(fault.status, method, match)
+                code, payload = self._serve(method, path, content_type, body, match)
+                return (DROP, {}) if code < 400 else (code, payload)
+            return self._serve(method, path, content_type, body, match)
+
+    def _fault_status(
+        self, code: int, method: str, match: re.Match[str] | None
+    ) -> tuple[int, dict[str, Any]]:
+        if code == 403:
+            return self._forbidden(method, match)
+        if code == 409:
+            return _conflict(match["name"] if match else "")
+        return _status(code, _REASONS.get(code, "InternalError"), f"injected {code} (test fault)")
+
+    def _forbidden(self, method: str, match: re.Match[str] | None) -> tuple[int, dict[str, Any]]:
+        resource = f'deployments.apps "{match["name"]}"' if match else "the resource"
+        verb = {"GET": "get", "PATCH": "patch", "PUT": "update"}.get(method, method.lower())
+        return _status(
+            403,
+            "Forbidden",
+            f'{resource} is forbidden: User "system:serviceaccount:lightning:loop" cannot {verb} '
+            f'resource "deployments" in API group "apps" in the namespace "{match["ns"] if match else ""}"',
+        )
+
+    def _serve(
+        self, method: str, path: str, content_type: str, body: Any, match: re.Match[str] | None
+    ) -> tuple[int, dict[str, Any]]:
+        with self.lock:
             if self.forbidden:
-                resource = f'deployments.apps "{match["name"]}"' if match else "the resource"
-                verb = {"GET": "get", "PATCH": "patch", "PUT": "update"}.get(method, method.lower())
-                return _status(
-                    403,
-                    "Forbidden",
-                    f'{resource} is forbidden: User "system:serviceaccount:lightning:loop" cannot {verb} '
-                    f'resource "deployments" in API group "apps" in the namespace "{match["ns"] if match else ""}"',
-                )
+                return self._forbidden(method, match)
             if match is None:
                 return _status(404, "NotFound", f"the server could not find the requested resource ({path})")
             key = (match["ns"], match["name"])
@@ -292,12 +355,7 @@ class KubernetesApiStandIn:
                 return 200, _public(deployment)
             if method in ("PATCH", "PUT") and self.conflicts > 0:
                 self.conflicts -= 1
-                return _status(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on deployments.apps "{match["name"]}": the object has been '
-                    "modified; please apply your changes to the latest version and try again",
-                )
+                return _conflict(match["name"])
             if method == "PATCH":
                 if not isinstance(body, dict):
                     return _status(
@@ -309,6 +367,8 @@ class KubernetesApiStandIn:
                     updated = json_merge(_public(deployment), body)
                 else:
                     return _status(415, "UnsupportedMediaType", f"unsupported patch type {content_type}")
+                if _template(updated) != _template(deployment):
+                    self.patches_applied += 1
                 self.deployments[key] = self._write(deployment, updated)
                 return 200, _public(self.deployments[key])
             if method == "PUT":
@@ -322,6 +382,19 @@ class KubernetesApiStandIn:
                 self.deployments[key] = self._write(deployment, copy.deepcopy(body))
                 return 200, _public(self.deployments[key])
             return _status(405, "MethodNotAllowed", f"{method} is not supported")
+
+
+def _conflict(name: str) -> tuple[int, dict[str, Any]]:
+    return _status(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on deployments.apps "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again",
+    )
+
+
+def _template(deployment: dict[str, Any]) -> Any:
+    return _omit_empty(deployment.get("spec", {}).get("template"))
 
 
 def _omit_empty(value: Any) -> Any:
@@ -371,6 +444,9 @@ class _Handler(BaseHTTPRequestHandler):
                 body,
                 self.headers.get("Authorization"),
             )
+        if code == DROP:
+            self.close_connection = True  # the client sees the connection end without an answer
+            return
         data = json.dumps(payload).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")

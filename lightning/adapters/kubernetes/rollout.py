@@ -10,9 +10,14 @@ Built by ``Container.rollout`` (``KubernetesRollout.from_settings``); used by th
 as one strategic-merge patch of the agent container's ``env`` (merged by name; ``None`` removes a
 variable, like ``kubectl set env NAME-``) plus the ``kubectl.kubernetes.io/restartedAt`` pod-template
 annotation, then waits with ``kubectl rollout status``'s rules (observedGeneration caught up, all
-replicas updated and available, no ``ProgressDeadlineExceeded``). When the rollout fails or times
-out it patches the previous env and annotation back — the pod template is then identical to the
-previous revision, so its ReplicaSet simply scales back up — and reports ``rolled_back``.
+replicas updated and available, no ``ProgressDeadlineExceeded``). When anything fails after the
+patch — the rollout never becomes available or runs out of time, the status cannot be read, a
+conflict, a 403, a dropped connection — it patches the previous env and annotation back, retrying with
+backoff within what is left of the time budget — the pod template is then identical to the previous
+revision, so its ReplicaSet simply scales back up — and reports ``rolled_back``, or, when even that
+fails, the env it last read back (``observed_env``; ``None`` when unknown) so the caller can tell the
+registry and the cluster apart. Failures that prove nothing was changed (the first read, a patch the
+API refused outright) raise instead. See ``lightning.ports.rollout`` for the guarantees.
 
 Cluster access, first match wins: ``K8S_API_SERVER`` (an explicit URL; the tests' stand-in),
 a kubeconfig (``KUBECONFIG``, else ``~/.kube/config``), in-cluster service account. With
@@ -31,7 +36,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import ConnectTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
@@ -59,10 +65,17 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 AKS_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
 MODEL_ENV = ("USE_TUNED_MODEL", "TUNED_MODEL_NAME")
 _TOKEN_SLACK_SECONDS = 300
+RESTORE_SHARE = 0.25
+"""The part of a rollout's time budget kept for putting the previous env back if the new one fails."""
+RETRY_CAP_SECONDS = 10.0
 
 
 class LocalRollout:
-    """No cluster: the local agent reads the registry's active version itself; nothing to restart."""
+    """No cluster: the local agent reads the registry's active version itself; nothing to restart.
+
+    So the agent always serves what the registry says: ``observed_env`` is the env asked for, and a
+    rollout can neither fail nor diverge. There is no env to read: ``current_env`` and ``previous_env``
+    name the model variables as unset."""
 
     message = (
         "no Kubernetes cluster configured (K8S_API_SERVER, KUBECONFIG or in-cluster): nothing to patch; "
@@ -74,8 +87,10 @@ class LocalRollout:
         return dict.fromkeys(MODEL_ENV)
 
     def roll_out(self, *, namespace: str, deployment: str, env: dict[str, str | None]) -> RolloutResult:
-        del namespace, deployment, env
-        return RolloutResult(ok=True, message=self.message)
+        del namespace, deployment
+        return RolloutResult(
+            ok=True, message=self.message, previous_env=dict.fromkeys(env), observed_env=dict(env)
+        )
 
 
 def _aks_token_hook(credential: Any) -> Callable[[k8s.Configuration], None]:
@@ -107,8 +122,22 @@ def _ca_file(data: str) -> str:
     return handle.name
 
 
+class _WriteFailed(Exception):
+    """A PATCH that did not go through; ``maybe_applied`` when an attempt's answer was lost (it may have)."""
+
+    def __init__(self, error: LightningError, *, maybe_applied: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.maybe_applied = maybe_applied
+
+
 class KubernetesRollout:
-    """The AgentRollout port on the apps/v1 Deployments API (official ``kubernetes`` client)."""
+    """The AgentRollout port on the apps/v1 Deployments API (official ``kubernetes`` client).
+
+    ``timeout`` is the budget of one ``roll_out``: waiting for the new pods may use up to
+    ``1 - RESTORE_SHARE`` of it, and restoring the previous env gets at least the rest. ``sleep`` and
+    ``monotonic`` are injectable, so tests move time instead of waiting for it.
+    """
 
     def __init__(
         self,
@@ -117,18 +146,28 @@ class KubernetesRollout:
         timeout: float = 600.0,
         poll_interval: float = 2.0,
         conflict_retries: int = 5,
+        request_timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = k8s.AppsV1Api(api_client)
         self.host = api_client.configuration.host
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.conflict_retries = conflict_retries
+        self.request_timeout = request_timeout
         self._sleep = sleep
+        self._monotonic = monotonic
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, credential: Any = None, poll_interval: float = 2.0
+        cls,
+        settings: Settings,
+        *,
+        credential: Any = None,
+        poll_interval: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> AgentRollout:
         configuration = k8s.Configuration()
         kubeconfig = settings.kubeconfig or Path(os.path.expanduser("~/.kube/config"))
@@ -157,96 +196,212 @@ class KubernetesRollout:
             api_client=k8s.ApiClient(configuration),
             timeout=settings.rollout_timeout_seconds,
             poll_interval=poll_interval,
+            sleep=sleep,
+            monotonic=monotonic,
         )
 
     # --- port -----------------------------------------------------------------------------------
     def current_env(self, *, namespace: str, deployment: str) -> dict[str, str | None]:
-        current = self._read(namespace, deployment)
-        env = _env_of(_container(current, deployment))
-        return {name: env.get(name) for name in MODEL_ENV}
+        return _model_env(self._read(namespace, deployment, until=None), deployment, MODEL_ENV)
 
     def roll_out(self, *, namespace: str, deployment: str, env: dict[str, str | None]) -> RolloutResult:
         target = f"{namespace}/{deployment}"
-        current = self._read(namespace, deployment)
-        container = _container(current, deployment)
-        before = _env_of(container)
-        previous_env = {name: before.get(name) for name in env}
+        started = self._monotonic()
+        deadline = started + self.timeout
+        wait_until = started + self.timeout * (1 - RESTORE_SHARE)
+        current = self._read(namespace, deployment, until=deadline)  # raises: nothing changed yet
+        names = list(env)
+        container = _container(current, deployment).name
+        previous_env = _model_env(current, deployment, names)
         template_metadata = current.spec.template.metadata
         previous_restart = ((template_metadata and template_metadata.annotations) or {}).get(RESTARTED_AT)
 
         restarted_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._patch(namespace, deployment, _patch_body(container.name, env, restarted_at))
-        ok, detail = self._wait(namespace, deployment)
-        if ok:
-            logger.info("rolled out %s", target, extra={"model_version": env.get("TUNED_MODEL_NAME")})
-            return RolloutResult(
-                ok=True, message=f"deployment {target} rolled out: {detail}", previous_env=previous_env
+        observed: dict[str, str | None] | None
+        try:
+            applied = self._write(
+                namespace,
+                deployment,
+                _patch_body(container, env, restarted_at),
+                until=wait_until,
+                attempts=self.conflict_retries,
             )
+        except _WriteFailed as failure:
+            if not failure.maybe_applied:
+                raise failure.error from None  # refused outright: the Deployment is unchanged
+            detail = f"the patch may or may not have been applied ({failure.error})"
+            observed = None
+        else:
+            observed = _model_env(applied, deployment, names)
+            done, detail, seen = self._wait(namespace, deployment, until=wait_until)
+            if seen is not None:
+                observed = _model_env(seen, deployment, names)
+            if done:
+                logger.info("rolled out %s", target, extra={"model_version": env.get("TUNED_MODEL_NAME")})
+                return RolloutResult(
+                    ok=True,
+                    message=f"deployment {target} rolled out: {detail}",
+                    previous_env=previous_env,
+                    observed_env=observed,
+                )
 
         logger.warning("rollout of %s failed (%s); restoring the previous env", target, detail)
+        return self._restore(
+            namespace,
+            deployment,
+            body=_patch_body(container, previous_env, previous_restart),
+            previous_env=previous_env,
+            observed=observed,
+            detail=detail,
+            until=deadline,
+        )
+
+    def _restore(
+        self,
+        namespace: str,
+        deployment: str,
+        *,
+        body: dict[str, Any],
+        previous_env: dict[str, str | None],
+        observed: dict[str, str | None] | None,
+        detail: str,
+        until: float,
+    ) -> RolloutResult:
+        """Patch the previous env and annotation back, retrying until ``until``; report where it ended."""
+        target = f"{namespace}/{deployment}"
+        names = list(previous_env)
+        failed = f"rollout of {target} failed: {detail}"
         try:
-            self._patch(namespace, deployment, _patch_body(container.name, previous_env, previous_restart))
-            restored, restore_detail = self._wait(namespace, deployment)
-        except LightningError as exc:
+            restored = self._write(namespace, deployment, body, until=until, attempts=None)
+        except _WriteFailed as failure:
+            if failure.maybe_applied:
+                observed = None  # a restore whose answer was lost may have landed: only a read can tell
+            try:  # one last look, so the report says what the Deployment runs, not what we hoped
+                observed = _model_env(self._read(namespace, deployment, until=until), deployment, names)
+            except LightningError:
+                pass
+            if observed == previous_env:
+                return RolloutResult(
+                    ok=False,
+                    message=f"{failed}; the previous env is back (read back after the restore: {failure.error})",
+                    previous_env=previous_env,
+                    rolled_back=True,
+                    observed_env=observed,
+                )
+            now = "unknown (the API did not answer)" if observed is None else _describe(observed)
+            logger.error(
+                "rollout of %s failed and the previous env could not be restored; the Deployment's env is %s",
+                target,
+                now,
+                extra={"observed_env": observed, "previous_env": previous_env},
+            )
             return RolloutResult(
                 ok=False,
-                message=f"rollout of {target} failed: {detail}; restoring the previous env FAILED: {exc}",
+                message=f"{failed}; restoring the previous env FAILED ({failure.error}); the Deployment's "
+                f"env is {now}",
                 previous_env=previous_env,
                 rolled_back=False,
+                observed_env=observed,
             )
+        observed = _model_env(restored, deployment, names)
+        done, restore_detail, seen = self._wait(namespace, deployment, until=until)
+        if seen is not None:
+            observed = _model_env(seen, deployment, names)
         tail = (
-            "previous env restored"
-            if restored
-            else f"previous env restored, but not yet available: {restore_detail}"
+            "previous env restored" if done else f"previous env restored, not yet available: {restore_detail}"
         )
         return RolloutResult(
             ok=False,
-            message=f"rollout of {target} failed: {detail}; {tail}",
+            message=f"{failed}; {tail}",
             previous_env=previous_env,
-            rolled_back=True,
+            rolled_back=observed == previous_env,
+            observed_env=observed,
         )
 
     # --- API calls --------------------------------------------------------------------------------
-    def _read(self, namespace: str, deployment: str) -> Any:
+    def _request_timeout(self, until: float | None) -> float:
+        if until is None:
+            return self.request_timeout
+        return max(1.0, min(self.request_timeout, until - self._monotonic()))
+
+    def _read(self, namespace: str, deployment: str, *, until: float | None) -> Any:
         try:
-            return self.api.read_namespaced_deployment(deployment, namespace)
+            return self.api.read_namespaced_deployment(
+                deployment, namespace, _request_timeout=self._request_timeout(until)
+            )
         except ApiException as exc:
             raise self._error(exc, "get", namespace, deployment) from None
         except Urllib3Error as exc:
             raise self._unreachable(exc) from None
 
-    def _patch(self, namespace: str, deployment: str, body: dict[str, Any]) -> None:
-        for attempt in range(1, self.conflict_retries + 1):
+    def _write(
+        self, namespace: str, deployment: str, body: dict[str, Any], *, until: float, attempts: int | None
+    ) -> Any:
+        """PATCH ``body``, retrying conflicts and transient failures (with backoff) until ``until`` or
+        ``attempts``; returns the Deployment the API answered with.
+
+        Re-sending is safe: the patch sets fixed values (the restart annotation too), so a second copy of a
+        patch that did land changes nothing."""
+        maybe_applied = False
+        delay = min(self.poll_interval, 0.5)
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 # A dict body goes out as application/strategic-merge-patch+json: what kubectl set env sends.
-                self.api.patch_namespaced_deployment(deployment, namespace, body)
-                return
+                return self.api.patch_namespaced_deployment(
+                    deployment, namespace, body, _request_timeout=self._request_timeout(until)
+                )
             except ApiException as exc:
-                if exc.status == 409 and attempt < self.conflict_retries:
-                    logger.info(
-                        "conflict patching %s/%s (attempt %d); retrying", namespace, deployment, attempt
-                    )
-                    self._sleep(min(self.poll_interval, 0.5) * attempt)
-                    continue
-                raise self._error(exc, "patch", namespace, deployment) from None
+                error: LightningError = self._error(exc, "patch", namespace, deployment)
+                uncertain = exc.status == 0 or exc.status >= 500  # a gateway may have passed it on
+                retry = uncertain or exc.status in (409, 429)
             except Urllib3Error as exc:
-                raise self._unreachable(exc) from None
+                error = self._unreachable(exc)
+                uncertain = not _never_sent(exc)
+                retry = isinstance(error, TransientProviderError)
+            maybe_applied = maybe_applied or uncertain
+            out_of_attempts = attempts is not None and attempt >= attempts
+            if not retry or out_of_attempts or self._monotonic() + delay > until:
+                raise _WriteFailed(error, maybe_applied=maybe_applied)
+            logger.info(
+                "patching %s/%s failed (attempt %d: %s); retrying in %.1fs",
+                namespace,
+                deployment,
+                attempt,
+                error,
+                delay,
+            )
+            self._sleep(delay)
+            delay = min(delay * 2, RETRY_CAP_SECONDS)
 
-    def _wait(self, namespace: str, deployment: str) -> tuple[bool, str]:
-        """``kubectl rollout status``: (done, what happened)."""
-        deadline = time.monotonic() + self.timeout
+    def _wait(self, namespace: str, deployment: str, *, until: float) -> tuple[bool, str, Any | None]:
+        """``kubectl rollout status`` until ``until``: (done, what happened, the last Deployment read).
+
+        A read that fails transiently (the API briefly unavailable, a dropped connection) is retried; one
+        that waiting cannot fix (403, 404) ends the wait."""
+        budget = max(until - self._monotonic(), 0.0)
         detail = "waiting for the rollout to start"
+        seen: Any | None = None
         delay = min(0.05, self.poll_interval)  # look again soon, then back off to poll_interval
         while True:
-            current = self._read(namespace, deployment)
-            done, failed, detail = _progress(current)
-            if done:
-                return True, detail
-            if failed:
-                return False, detail
-            if time.monotonic() >= deadline:
-                return False, f"not complete after {self.timeout:g}s ({detail})"
-            self._sleep(delay)
+            try:
+                current = self._read(namespace, deployment, until=until)
+            except TransientProviderError as exc:
+                detail = f"rollout status unavailable: {exc}"
+            except LightningError as exc:
+                return False, f"cannot read the rollout status: {exc}", seen
+            else:
+                seen = current
+                done, failed, detail = _progress(current)
+                if done:
+                    return True, detail, seen
+                if failed:
+                    return False, detail, seen
+            remaining = until - self._monotonic()
+            if remaining <= 0:
+                return False, f"not complete after {budget:g}s ({detail})", seen
+            self._sleep(min(delay, remaining))
             delay = min(delay * 2, self.poll_interval)
 
     # --- errors -----------------------------------------------------------------------------------
@@ -319,6 +474,22 @@ def _container(deployment: Any, name: str) -> Any:
 
 def _env_of(container: Any) -> dict[str, str | None]:
     return {item.name: item.value for item in container.env or []}
+
+
+def _model_env(deployment: Any, name: str, names: Iterable[str]) -> dict[str, str | None]:
+    """``names`` as the agent container of ``deployment`` has them (None when unset)."""
+    env = _env_of(_container(deployment, name))
+    return {key: env.get(key) for key in names}
+
+
+def _describe(env: dict[str, str | None]) -> str:
+    return ", ".join(f"{key}={value}" if value is not None else f"{key} unset" for key, value in env.items())
+
+
+def _never_sent(exc: Exception) -> bool:
+    """The request never reached the server (no connection, TLS refused): it cannot have been applied."""
+    reason = getattr(exc, "reason", None) or exc
+    return isinstance(reason, ConnectTimeoutError | Urllib3SSLError)
 
 
 def _patch_body(container: str, env: dict[str, str | None], restarted_at: str | None) -> dict[str, Any]:

@@ -42,10 +42,10 @@ def run_agent(agent: AnalyticsAgent, settings: Settings) -> RunningAgent:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="agent")
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not server.started:
         assert thread.is_alive(), "agent thread died while starting"
-        assert time.monotonic() < deadline, "agent did not start in 15 s"
+        assert time.monotonic() < deadline, "agent did not start in 60 s"
         time.sleep(0.01)
     return RunningAgent(f"http://127.0.0.1:{port}", agent, settings, server, thread)
 

@@ -7,6 +7,7 @@ the wire, and the ``_ts``-based ``changes_since``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,19 +120,67 @@ def test_missing_ids_are_not_found(store: CosmosEpisodeStore) -> None:
         store.save_label("nope", _label(0.5), agent_id="autonomous-agent")
 
 
+def _server_seconds(store: CosmosEpisodeStore) -> dict[str, int]:
+    """Each episode's ``_ts``: the server's clock decides which second a write lands in, not the test's."""
+    items = store._c.query_items("SELECT c.id, c._ts FROM c", enable_cross_partition_query=True)
+    return {item["id"]: int(item["_ts"]) for item in items}
+
+
+def _add_until_a_second_holds_two(store: CosmosEpisodeStore) -> dict[str, int]:
+    """Write episodes until two share a second, so paging must keep a crowded second whole.
+
+    Six writes nearly always share one; on a slow machine they may straddle seconds, and only a
+    machine that needed over a second per write would need a second round."""
+    written = 0
+    for _ in range(5):
+        store.add([_episode(i) for i in range(written, written + 6)])
+        written += 6
+        stamps = _server_seconds(store)
+        if max(Counter(stamps.values()).values()) >= 2:
+            return stamps
+    raise AssertionError(f"no two of {written} writes landed in the same second: {stamps}")
+
+
+def _at(second: int) -> datetime:
+    return datetime.fromtimestamp(second, UTC)
+
+
 def test_changes_since_returns_settled_seconds_once(cosmos_settings: Callable[..., Any]) -> None:
     clock = {"now": datetime.now(UTC)}
     store = CosmosEpisodeStore(
         container(cosmos_settings(), EPISODES), settle_seconds=5, now=lambda: clock["now"]
     )
-    store.add([_episode(i) for i in range(6)])
-    assert store.changes_since(0).episodes == []  # written this second: not settled yet
-    clock["now"] += timedelta(seconds=10)
+    stamps = _add_until_a_second_holds_two(store)
+    seconds = sorted(set(stamps.values()))
+    everything = sorted(stamps)
+
+    # A second is reported only once settle_seconds have passed after it.
+    clock["now"] = _at(seconds[0] + 4)
+    assert store.changes_since(0).episodes == []
+    clock["now"] = _at(seconds[-1] + 4)
+    unsettled = store.changes_since(0, limit=100)
+    assert sorted(e.id for e in unsettled.episodes) == sorted(
+        i for i, ts in stamps.items() if ts < seconds[-1]
+    )
+    clock["now"] = _at(seconds[-1] + 5)
     batch = store.changes_since(0, limit=100)
-    assert sorted(e.id for e in batch.episodes) == [f"episode-{i:04d}" for i in range(6)]
-    assert batch.cursor > 0
+    assert sorted(e.id for e in batch.episodes) == everything
+    assert batch.cursor == seconds[-1]
     again = store.changes_since(batch.cursor)
     assert again.episodes == []
     assert again.cursor == batch.cursor
+
     # A batch limit that cuts into one second returns the whole second rather than split it.
-    assert len(store.changes_since(0, limit=2).episodes) == 6
+    for limit in (1, 2):
+        cursor, pages = 0, []
+        while (page := store.changes_since(cursor, limit=limit)).episodes:
+            pages.append(page)
+            cursor = page.cursor
+        assert sorted(e.id for p in pages for e in p.episodes) == everything  # each episode once
+        for page in pages:
+            page_seconds = {stamps[e.id] for e in page.episodes}
+            assert {e.id for e in page.episodes} == {i for i, ts in stamps.items() if ts in page_seconds}
+            assert page.cursor == max(page_seconds)
+            assert len(page.episodes) <= limit or len(page_seconds) == 1
+        if limit == 1:
+            assert any(len(page.episodes) > 1 for page in pages)  # the crowded second came whole

@@ -10,8 +10,11 @@ import pytest
 
 from lightning.adapters.kubernetes.rollout import AKS_SCOPE, RESTARTED_AT, KubernetesRollout, LocalRollout
 from lightning.config import Settings
-from lightning.domain.errors import NotFound, ProviderError, TransientProviderError
+from lightning.domain.errors import Conflict, NotFound, ProviderError, TransientProviderError
+from tests.fakes.clock import ManualClock
 from tests.standins.kubernetes_api import container_env
+
+pytestmark = pytest.mark.kubernetes
 
 NS, NAME = "mcp-agents", "autonomous-agent"
 TUNED = {"USE_TUNED_MODEL": "true", "TUNED_MODEL_NAME": "ft:gpt-4o-mini:autonomous-agent:abc123"}
@@ -89,18 +92,26 @@ def test_never_available_rolls_back_to_the_previous_env(kubernetes_api: Any) -> 
     assert sum(r["method"] == "PATCH" for r in kubernetes_api.requests) == 2
 
 
-def test_timeout_rolls_back(kubernetes_api: Any) -> None:
+def test_the_budget_covers_waiting_and_restoring(kubernetes_api: Any) -> None:
     kubernetes_api.add_deployment(NS, NAME, env={})
     kubernetes_api.fail_when_env = {"TUNED_MODEL_NAME": TUNED["TUNED_MODEL_NAME"]}
     kubernetes_api.deadline_reads = 10**6  # the deployment never reports its deadline: our timeout must
-    adapter = rollout(kubernetes_api, rollout_timeout_seconds=0.3)
-    started = time.monotonic()
+    clock = ManualClock()
+    started = clock.now
+    adapter = KubernetesRollout.from_settings(
+        Settings(k8s_api_server=kubernetes_api.url, rollout_timeout_seconds=600),
+        poll_interval=2.0,
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
     result = adapter.roll_out(namespace=NS, deployment=NAME, env=TUNED)
     assert not result.ok
     assert result.rolled_back
-    assert "not complete after 0.3s" in result.message
-    assert time.monotonic() - started < 30
+    assert "not complete after 450s" in result.message  # 3/4 of the budget waits; the rest restores
+    assert clock.now - started <= 600
+    assert max(clock.sleeps) <= 2.0  # it polled every poll_interval at most
     assert container_env(kubernetes_api.deployment(NS, NAME)) == {}
+    assert result.observed_env == {"USE_TUNED_MODEL": None, "TUNED_MODEL_NAME": None}
 
 
 def test_conflict_is_retried(kubernetes_api: Any) -> None:
@@ -110,6 +121,31 @@ def test_conflict_is_retried(kubernetes_api: Any) -> None:
     assert result.ok
     assert sum(r["method"] == "PATCH" for r in kubernetes_api.requests) == 3
     assert container_env(kubernetes_api.deployment(NS, NAME)) == TUNED
+
+
+def test_conflicts_that_never_stop_raise_and_change_nothing(kubernetes_api: Any) -> None:
+    kubernetes_api.add_deployment(NS, NAME, env={"TUNED_MODEL_NAME": "m1"})
+    kubernetes_api.conflicts = 100
+    with pytest.raises(Conflict, match="kept changing"):
+        rollout(kubernetes_api).roll_out(namespace=NS, deployment=NAME, env=TUNED)
+    assert sum(r["method"] == "PATCH" for r in kubernetes_api.requests) == 5
+    assert container_env(kubernetes_api.deployment(NS, NAME)) == {"TUNED_MODEL_NAME": "m1"}
+
+
+def test_requests_carry_a_timeout_so_a_hung_api_cannot_hold_the_budget(kubernetes_api: Any) -> None:
+    kubernetes_api.add_deployment(NS, NAME, env={})
+    adapter = rollout(kubernetes_api)
+    seen: list[Any] = []
+    original = adapter.api.api_client.rest_client.request
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("_request_timeout"))
+        return original(*args, **kwargs)
+
+    adapter.api.api_client.rest_client.request = recording  # type: ignore[method-assign]
+    assert adapter.roll_out(namespace=NS, deployment=NAME, env=TUNED).ok
+    assert seen
+    assert all(isinstance(t, float) and 1.0 <= t <= 30.0 for t in seen)
 
 
 def test_rbac_403_is_a_clear_provider_error(kubernetes_api: Any) -> None:

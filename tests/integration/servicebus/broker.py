@@ -1,32 +1,33 @@
-"""A local Service Bus broker stand-in at the SDK's client boundary (no Service Bus emulator runs here).
+"""A local Service Bus broker double at the SDK's client boundary (no Service Bus emulator runs here).
 
-What is real: ``ServiceBusQueue`` (the adapter under test) and every message object that crosses the
-boundary — the adapter's ``azure.servicebus.ServiceBusMessage`` is turned into the AMQP message the SDK
-would send (``PyamqpTransport.to_outgoing_amqp_message``) and encoded to bytes with the SDK's own AMQP
-encoder; what comes back is decoded by the SDK's AMQP decoder, given the header and annotations Service
-Bus adds (delivery-count = DeliveryCount − 1, enqueued time, sequence number, lock token,
-``DeadLetterReason``/``DeadLetterErrorDescription``), and wrapped in a real
-``azure.servicebus.ServiceBusReceivedMessage``; a lost lock raises the SDK's ``MessageLockLostError``.
+It uses only the SDK's public API, so an SDK upgrade cannot break it from the inside:
 
-What stands in: ``ServiceBusClient``/sender/receiver (duck-typed: the methods the adapter calls) and the
-broker semantics, modelled on a queue with duplicate detection on, a fixed ``lockDuration`` and a
-``maxDeliveryCount`` — Service Bus's documented behaviour, not tested against the service itself.
+What is real: ``ServiceBusQueue`` (the adapter under test), the ``azure.servicebus.ServiceBusMessage`` it
+sends (read back through its public ``raw_amqp_message``: data sections, message id, content type,
+application properties), the public ``azure.servicebus.amqp.AmqpAnnotatedMessage`` every delivery is
+built on (its ``body`` is the generator of data sections a received message has), and the SDK's
+``MessageLockLostError`` for a lost lock.
+
+What stands in: ``ServiceBusClient``/sender/receiver (duck-typed: the methods the adapter calls); the
+received message (``DeliveredMessage``: the attributes of ``ServiceBusReceivedMessage`` the adapter
+reads, which the SDK offers no public way to build — delivery count as the AMQP header carries it,
+Service Bus's DeliveryCount − 1, enqueued time, sequence number, lock token, ``DeadLetterReason`` /
+``DeadLetterErrorDescription``); and the broker semantics, modelled on a queue with duplicate detection
+on, a fixed ``lockDuration`` and a ``maxDeliveryCount`` — Service Bus's documented behaviour, not tested
+against the service itself.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus._pyamqp._decode import decode_payload
-from azure.servicebus._pyamqp._encode import encode_payload
-from azure.servicebus._pyamqp.message import Header
-from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.amqp import AmqpAnnotatedMessage, AmqpMessageHeader
 from azure.servicebus.exceptions import MessageLockLostError
 
 from lightning.adapters.servicebus.queue import ServiceBusQueue
@@ -37,8 +38,10 @@ LOCK_DURATION = timedelta(seconds=30)
 @dataclass
 class _Stored:
     sequence: int
-    wire: bytes  # the AMQP-encoded message as the SDK sent it
+    sections: list[bytes]  # the message's data sections, copied as the SDK would put them on the wire
     message_id: str
+    content_type: str | None
+    application_properties: dict[Any, Any] | None
     enqueued_at: datetime
     visible_at: datetime
     deliveries: int = 0
@@ -46,6 +49,43 @@ class _Stored:
     state: str = "active"  # active | done | dead
     reason: str | None = None
     description: str | None = None
+
+
+@dataclass
+class DeliveredMessage:
+    """A received message: what ``ServiceBusReceivedMessage`` offers the adapter, over a public
+    ``AmqpAnnotatedMessage``."""
+
+    raw_amqp_message: AmqpAnnotatedMessage
+    sequence_number: int
+    enqueued_time_utc: datetime
+    lock_token: uuid.UUID | None = None
+    dead_letter_reason: str | None = None
+    dead_letter_error_description: str | None = None
+
+    @property
+    def body(self) -> Iterator[bytes]:
+        return self.raw_amqp_message.body  # type: ignore[no-any-return]
+
+    @property
+    def message_id(self) -> str:
+        return str(self.raw_amqp_message.properties.message_id)
+
+    @property
+    def content_type(self) -> str | None:
+        return self.raw_amqp_message.properties.content_type  # type: ignore[no-any-return]
+
+    @property
+    def delivery_count(self) -> int:
+        return int(self.raw_amqp_message.header.delivery_count or 0)
+
+    @property
+    def application_properties(self) -> dict[Any, Any] | None:
+        return self.raw_amqp_message.application_properties  # type: ignore[no-any-return]
+
+
+def _sections(message: ServiceBusMessage) -> list[bytes]:
+    return [part.encode() if isinstance(part, str) else bytes(part) for part in message.raw_amqp_message.body]
 
 
 class LocalBroker:
@@ -60,10 +100,9 @@ class LocalBroker:
         self.lock = threading.Lock()
 
     # sender side
-    def enqueue(self, queue: str, message: Any, at: datetime | None) -> None:
-        outgoing = PyamqpTransport.to_outgoing_amqp_message(message.raw_amqp_message)
-        buffer = bytearray()
-        encode_payload(buffer, outgoing)
+    def enqueue(self, queue: str, message: ServiceBusMessage, at: datetime | None) -> None:
+        raw = message.raw_amqp_message
+        sections = _sections(message)
         with self.lock:
             seen = self.seen_ids.setdefault(queue, set())
             if message.message_id in seen:  # duplicate detection
@@ -72,32 +111,39 @@ class LocalBroker:
             self.sequence += 1
             now = self.now()
             self.messages.setdefault(queue, []).append(
-                _Stored(self.sequence, bytes(buffer), message.message_id, now, max(now, at) if at else now)
+                _Stored(
+                    self.sequence,
+                    sections,
+                    str(message.message_id),
+                    raw.properties.content_type,
+                    dict(raw.application_properties or {}) or None,
+                    now,
+                    max(now, at) if at else now,
+                )
             )
 
     # receiver side
-    def _received(self, receiver: Any, stored: _Stored, *, peek: bool = False) -> ServiceBusReceivedMessage:
-        wire = decode_payload(memoryview(stored.wire))
-        properties: dict[bytes, Any] = dict(wire.application_properties or {})
-        if stored.reason is not None:
-            properties[b"DeadLetterReason"] = stored.reason.encode()
-            properties[b"DeadLetterErrorDescription"] = (stored.description or "").encode()
-        wire = wire._replace(
-            header=Header(delivery_count=max(stored.deliveries - 1, 0)),
-            message_annotations={
+    def _received(self, stored: _Stored, *, peek: bool = False) -> DeliveredMessage:
+        raw = AmqpAnnotatedMessage(
+            data_body=list(stored.sections),
+            header=AmqpMessageHeader(delivery_count=max(stored.deliveries - 1, 0)),
+            properties={"message_id": stored.message_id, "content_type": stored.content_type},
+            application_properties=dict(stored.application_properties or {}) or None,
+            annotations={
                 b"x-opt-enqueued-time": int(stored.enqueued_at.timestamp() * 1000),
                 b"x-opt-sequence-number": stored.sequence,
             },
-            application_properties=properties,
         )
-        kwargs: dict[str, Any] = {"receiver": receiver}
-        if peek:
-            kwargs["is_peeked_message"] = True
-        else:
-            kwargs["lock_token"] = stored.lock
-        return ServiceBusReceivedMessage(wire, **kwargs)
+        return DeliveredMessage(
+            raw,
+            sequence_number=stored.sequence,
+            enqueued_time_utc=stored.enqueued_at,
+            lock_token=None if peek else stored.lock,
+            dead_letter_reason=stored.reason,
+            dead_letter_error_description=stored.description,
+        )
 
-    def receive(self, receiver: Any, queue: str, count: int) -> list[ServiceBusReceivedMessage]:
+    def receive(self, queue: str, count: int) -> list[DeliveredMessage]:
         now = self.now()
         out = []
         with self.lock:
@@ -112,10 +158,10 @@ class LocalBroker:
                 stored.deliveries += 1
                 stored.lock = uuid.uuid4()
                 stored.visible_at = now + LOCK_DURATION
-                out.append(self._received(receiver, stored))
+                out.append(self._received(stored))
         return out
 
-    def settle(self, queue: str, message: ServiceBusReceivedMessage, outcome: str, **details: str) -> None:
+    def settle(self, queue: str, message: DeliveredMessage, outcome: str, **details: str) -> None:
         with self.lock:
             stored = next((s for s in self.messages.get(queue, []) if s.lock == message.lock_token), None)
             if stored is None or stored.state != "active" or stored.visible_at <= self.now():
@@ -135,16 +181,12 @@ class LocalBroker:
     def _dead(stored: _Stored, reason: str, description: str) -> None:
         stored.state, stored.reason, stored.description, stored.lock = "dead", reason, description, None
 
-    def peek_dead(
-        self, receiver: Any, queue: str, count: int, from_sequence: int
-    ) -> list[ServiceBusReceivedMessage]:
+    def peek_dead(self, queue: str, count: int, from_sequence: int) -> list[DeliveredMessage]:
         with self.lock:
             dead = [
                 s for s in self.messages.get(queue, []) if s.state == "dead" and s.sequence >= from_sequence
             ]
-            return [
-                self._received(receiver, s, peek=True) for s in sorted(dead, key=lambda s: s.sequence)[:count]
-            ]
+            return [self._received(s, peek=True) for s in sorted(dead, key=lambda s: s.sequence)[:count]]
 
 
 class _Sender:
@@ -173,7 +215,7 @@ class _Receiver:
         self.close()
 
     def receive_messages(self, max_message_count: int = 1, max_wait_time: float | None = None) -> list[Any]:
-        return self.broker.receive(self, self.queue, max_message_count)
+        return self.broker.receive(self.queue, max_message_count)
 
     def complete_message(self, message: Any) -> None:
         self.broker.settle(self.queue, message, "complete")
@@ -186,7 +228,7 @@ class _Receiver:
 
     def peek_messages(self, max_message_count: int = 1, sequence_number: int = 0) -> list[Any]:
         assert self.sub_queue is not None, "the adapter peeks only the dead-letter sub-queue"
-        return self.broker.peek_dead(self, self.queue, max_message_count, sequence_number)
+        return self.broker.peek_dead(self.queue, max_message_count, sequence_number)
 
     def close(self) -> None:
         pass

@@ -18,6 +18,8 @@ from lightning.ports.queue import ReceivedMessage
 from tests.integration.contracts.test_queue_contract import FakeNow
 from tests.integration.servicebus.broker import LocalBroker, LocalServiceBusClient
 
+pytestmark = pytest.mark.servicebus
+
 
 def test_from_settings_uses_entra_id_on_the_namespace(tmp_path: object) -> None:
     settings = Settings(lightning_queue="servicebus", servicebus_namespace="myns.servicebus.windows.net")
