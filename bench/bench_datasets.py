@@ -154,6 +154,7 @@ def child(db: Path, home: Path) -> None:
     from lightning.adapters.sqlite.datasets import SqliteDatasetStore
     from lightning.adapters.sqlite.db import SqliteDatabase
     from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
+    from lightning.adapters.sqlite.golden import SqliteGoldenStore
     from lightning.adapters.sqlite.queue import SqliteQueue
     from lightning.adapters.tokens import O200kTokenCounter
     from lightning.ports.bundles import DatasetPorts
@@ -174,6 +175,7 @@ def child(db: Path, home: Path) -> None:
             tokens=tokens,
             writer=LocalDatasetWriter(root=home / "datasets" / ".work"),
             queue=SqliteQueue(SqliteDatabase(db)),
+            golden=SqliteGoldenStore(SqliteDatabase(db)),
         ),
     )
     seconds = time.perf_counter() - started

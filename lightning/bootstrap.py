@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         LabelingPorts,
         LoopPorts,
         PromotionPorts,
+        StatusPorts,
         TrainingPorts,
     )
     from lightning.ports.chat import ChatModel
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from lightning.ports.tokens import TokenCounter
     from lightning.ports.tools import ToolRunner
     from lightning.ports.writer import DatasetWriter
+    from lightning.services.calibration import CalibrationPolicy
     from lightning.services.loop import LoopPolicy
     from lightning.services.promotion import PromotionPolicy
     from lightning.services.training import TrainingPolicy
@@ -235,6 +237,7 @@ class Container:
             tokens=self.tokens,
             writer=self.writer,
             queue=self.queue,
+            golden=self.golden,
         )
 
     def training_ports(self) -> TrainingPorts:
@@ -256,12 +259,26 @@ class Container:
             models=self.models,
             runs=self.runs,
             datasets=self.datasets,
+            blobs=self.blobs,
             episodes=self.episodes,
+            golden=self.golden,
             chat=self.chat,
             evaluator=self.evaluator(evaluator),
             deployer=self.deployer,
             rollout=self.rollout,
             run_tool=self.tool_runner(),
+        )
+
+    def status_ports(self) -> StatusPorts:
+        from lightning.ports.bundles import StatusPorts
+
+        return StatusPorts(
+            agents=self.agents,
+            episodes=self.episodes,
+            golden=self.golden,
+            datasets=self.datasets,
+            runs=self.runs,
+            models=self.models,
         )
 
     def loop_ports(self, evaluator: str | None = None) -> LoopPorts:
@@ -292,6 +309,8 @@ def promotion_policy(settings: Settings) -> PromotionPolicy:
     return PromotionPolicy(
         tolerance=settings.promotion_tolerance,
         recent_episodes=settings.gate_recent_episodes,
+        min_golden=settings.gate_min_golden,
+        max_requests=settings.gate_max_requests,
         min_reward=settings.dataset_min_reward,
         base_model=base,
         rollout_enabled=settings.rollout_enabled,
@@ -310,6 +329,17 @@ def training_policy(settings: Settings, *, poll_seconds: float | None = None) ->
     )
 
 
+def calibration_policy(settings: Settings) -> CalibrationPolicy:
+    """The judge's accept line and trust floor (DATASET_MIN_REWARD, JUDGE_MIN_PRECISION, JUDGE_MIN_COMPARED)."""
+    from lightning.services.calibration import CalibrationPolicy
+
+    return CalibrationPolicy(
+        min_reward=settings.dataset_min_reward,
+        min_precision=settings.judge_min_precision,
+        min_compared=settings.judge_min_compared,
+    )
+
+
 def loop_policy(
     settings: Settings, *, poll_seconds: float | None = None, dataset_interval: float | None = None
 ) -> LoopPolicy:
@@ -325,6 +355,7 @@ def loop_policy(
             min_reward=settings.dataset_min_reward,
             min_hours_between=settings.dataset_min_hours_between,
             base_model=settings.base_model,
+            calibration=calibration_policy(settings),
         ),
         training=training_policy(settings, poll_seconds=poll_seconds),
         promotion=promotion_policy(settings),

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "datasets",
     "training",
     "models",
+    "review",
     "compare",
     "model_server",
     "agent",

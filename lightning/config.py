@@ -84,6 +84,23 @@ class Settings(BaseSettings):
     # --- Promotion gate ----------------------------------------------------------------------
     promotion_tolerance: float = Field(default=0.02, ge=0, le=1)
     gate_recent_episodes: int = Field(default=200, ge=0)
+    gate_min_golden: int = Field(
+        default=30, ge=1, description="Golden examples needed for the gate to decide on ground truth."
+    )
+    gate_max_requests: int = Field(default=300, ge=1, description="Requests the gate replays per model.")
+
+    # --- Ground truth ------------------------------------------------------------------------
+    judge_min_precision: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Below this (over JUDGE_MIN_COMPARED), auto labels alone build nothing.",
+    )
+    judge_min_compared: int = Field(
+        default=30,
+        ge=1,
+        description="Episodes with both a judge and a human/golden verdict needed to judge the judge.",
+    )
 
     # --- Loop thresholds ---------------------------------------------------------------------
     dataset_min_episodes: int = Field(default=50, ge=10)

@@ -25,7 +25,7 @@ def container() -> Container:
 
 def console() -> Console:
     # Piped output gets a wide table instead of rich's 80-column default, so scripts and logs stay readable.
-    width = None if sys.stdout.isatty() else 200
+    width = None if sys.stdout.isatty() else 240
     return Console(file=sys.stdout, soft_wrap=True, highlight=False, width=width)
 
 

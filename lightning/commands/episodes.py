@@ -162,33 +162,72 @@ def label_episode(
         ..., "--reward", help="Reward between 0 and 1 (0.9-1.0 excellent … 0-0.29 failed)."
     ),
     reason: str = typer.Option("", "--reason", help="Why this reward."),
+    expected_tool: str | None = typer.Option(
+        None, "--expected-tool", help="The tool the agent should have called (one of its tools)."
+    ),
+    expected_arguments: str | None = typer.Option(
+        None,
+        "--expected-arguments",
+        help="Its arguments as a JSON object, e.g. '{\"horizon_months\": 6}' (checked against the schema).",
+    ),
+    if_match: str | None = typer.Option(
+        None, "--if-match", help="The etag you reviewed (show-episode --json): refuse if it changed since."
+    ),
     labeled_by: str | None = typer.Option(
         None, "--labeled-by", help="Who labels (default $LIGHTNING_USER or your OS user)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the labeled episode as JSON."),
 ) -> None:
-    """Label one episode by hand. A human label is never overwritten by auto-labeling."""
-    episode = labeling.label_episode(
-        episode_id,
-        reward,
-        store=container().episodes,
-        reason=reason,
-        labeled_by=labeled_by or _default_user(),
-        agent_id=agent_id,
+    """Label one episode by hand, optionally with the call it should have made.
+
+    A human label is never overwritten by auto-labeling. A correction (another call) or a confirmation
+    joins the agent's golden set and teaches the corrected call in the next dataset."""
+    c = container()
+    outcome = labeling.label_episode(
+        labeling.HumanLabel(
+            episode_id=episode_id,
+            reward=reward,
+            reason=reason,
+            labeled_by=labeled_by or _default_user(),
+            agent_id=agent_id,
+            expected_tool=expected_tool,
+            expected_arguments=expected_arguments,
+            if_match=if_match,
+        ),
+        episodes=c.episodes,
+        agents=c.agents,
+        golden=c.golden,
+        confirm_at=c.settings.dataset_min_reward,
     )
+    episode = outcome.episode
     if as_json:
-        print_json(episode.to_document())
+        print_json({**episode.to_document(), "kind": outcome.kind, "golden_id": _golden_id(outcome)})
         return
     assert episode.label is not None
-    print_block(
-        [
-            ("Labeled Episode", episode.id),
-            ("Agent", episode.agent_id),
-            ("Reward", _reward(episode.reward)),
-            ("Reason", episode.label.reason or "-"),
-            ("Labeled By", episode.label.labeled_by),
-        ]
-    )
+    lines: list[tuple[str, Any]] = [
+        ("Labeled Episode", episode.id),
+        ("Agent", episode.agent_id),
+        ("Reward", _reward(episode.reward)),
+        ("Reason", episode.label.reason or "-"),
+        ("Labeled By", episode.label.labeled_by),
+        ("Kind", outcome.kind),
+    ]
+    if outcome.kind == "correction":
+        call = episode.training_call()
+        assert call is not None
+        lines.append(("Agent Called", f"{episode.action.tool} {_args(episode.action.arguments)}"))
+        lines.append(("Expected", f"{call[0]} {_args(call[1])}"))
+    if outcome.golden is not None:
+        lines.append(("Golden Set", f"{outcome.golden.id} ({outcome.golden.source})"))
+    print_block(lines)
+
+
+def _args(arguments: dict[str, Any]) -> str:
+    return json.dumps(arguments, ensure_ascii=False, sort_keys=True)
+
+
+def _golden_id(outcome: labeling.HumanLabelOutcome) -> str | None:
+    return outcome.golden.id if outcome.golden is not None else None
 
 
 def label_batch(

@@ -21,6 +21,8 @@ def _describe(iteration: int, report: IterationReport) -> str:
         )
     if report.datasets_built:
         parts.append(f"built {', '.join(report.datasets_built)}")
+    for agent_id, reason in report.untrusted.items():
+        parts.append(f"{agent_id}: judge not trusted ({reason})")
     for settlement in report.fine_tune_messages + report.done_messages:
         if settlement.outcome != "completed":
             parts.append(f"{settlement.message_id} {settlement.outcome} ({settlement.reason})")

@@ -19,7 +19,7 @@ from lightning.bootstrap import promotion_policy
 from lightning.commands._common import container, print_block, print_json, print_table
 from lightning.config import Settings
 from lightning.domain.errors import InvalidInput
-from lightning.domain.model import EvalRequest, EvaluationSummary, ModelVersion
+from lightning.domain.model import EvalRequest, EvaluationSummary, ModelVersion, Rate
 from lightning.services import evaluation
 from lightning.services import promotion as service
 
@@ -41,10 +41,70 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _rate(rate: Rate) -> str:
+    """A proportion with its 95% interval, e.g. ``66.3% [55.4%, 75.8%] (n=80)``."""
+    if rate.value is None:
+        return "-"
+    return f"{_pct(rate.value)} [{_pct(rate.low)}, {_pct(rate.high)}] (n={rate.n})"
+
+
 def _summary_line(summary: EvaluationSummary) -> str:
+    gt = summary.ground_truth
+    truth = (
+        f"ground truth: tool accuracy {_rate(gt.tool_accuracy)}, argument match {_rate(gt.argument_exact_match)}; "
+        if gt.n
+        else "no ground truth; "
+    )
     return (
-        f"tool accuracy {_pct(summary.tool_accuracy)}, avg reward {_num(summary.avg_reward)}, "
-        f"error rate {_pct(summary.error_rate)} (n={summary.examples})"
+        truth + f"judge-estimated: tool accuracy {_pct(summary.judge.tool_accuracy.value)}, "
+        f"avg reward {_num(summary.judge.avg_reward)}; observed error rate {_rate(summary.error_rate)} "
+        f"(n={summary.examples})"
+    )
+
+
+def summary_json(summary: EvaluationSummary) -> dict[str, Any]:
+    """One model's evaluation as ``evaluate --json`` prints it: numbers with their intervals beside them,
+    grouped by where they come from."""
+
+    def rate(name: str, value: Rate) -> dict[str, Any]:
+        return {name: value.value, f"{name}_ci": [value.low, value.high] if value.value is not None else None}
+
+    gt, judge = summary.ground_truth, summary.judge
+    return {
+        "model": summary.model,
+        "examples": summary.examples,
+        "ground_truth": {
+            "source": "ground_truth",
+            "golden_set": summary.golden_set,
+            "n": gt.n,
+            **rate("tool_accuracy", gt.tool_accuracy),
+            **rate("argument_exact_match", gt.argument_exact_match),
+            "excluded_overlap": summary.excluded_overlap,
+        },
+        "judge": {
+            "source": "judge",
+            "evaluator": judge.evaluator,
+            "n": judge.n,
+            **rate("tool_accuracy", judge.tool_accuracy),
+            "avg_reward": judge.avg_reward,
+            **rate("completeness", judge.completeness),
+        },
+        "observed": {"source": "observed", **rate("error_rate", summary.error_rate)},
+        "details": summary.details,
+    }
+
+
+def _gate_basis(candidate: EvaluationSummary, ground_truth: bool) -> str:
+    overlap = (
+        f"; {candidate.excluded_overlap} golden request(s) left out: the candidate trained on them"
+        if candidate.excluded_overlap
+        else ""
+    )
+    if ground_truth:
+        return f"ground truth first: {candidate.golden_set or 'known answers'}, n={candidate.ground_truth.n}{overlap}"
+    return (
+        f"judge-only ({candidate.ground_truth.n} requests with known answers; import a golden set or review "
+        f"episodes to gate on ground truth){overlap}"
     )
 
 
@@ -68,6 +128,8 @@ def _outcome_lines(outcome: service.PromotionOutcome, model_name: str) -> list[t
     if decision is not None:
         gate = "forced (--force)" if decision.forced else ("passed" if decision.promote else "refused")
         lines.append(("Gate", gate))
+        if decision.candidate is not None and not decision.forced:
+            lines.append(("Gate Basis", _gate_basis(decision.candidate, decision.ground_truth)))
         if decision.candidate is not None:
             lines.append(("Candidate", _summary_line(decision.candidate)))
         if decision.baseline is not None:
@@ -75,7 +137,7 @@ def _outcome_lines(outcome: service.PromotionOutcome, model_name: str) -> list[t
         if decision.candidate is not None:
             lines.append(("Tolerance", f"{decision.tolerance:g}"))
         lines.append(("Reason", decision.reason))
-    if outcome.target and outcome.action in ("promoted", "rollout_failed", "dry_run"):
+    if outcome.target and outcome.action in ("promoted", "rollout_failed", "diverged", "dry_run"):
         lines.append(("Rollout", f"{outcome.target} {_env_text(outcome.env)}"))
     if version is not None and outcome.action != "dry_run":
         lines.append(("Status", version.status))
@@ -114,7 +176,7 @@ def promote_model(
         print_json(outcome)
     else:
         print_block(_outcome_lines(outcome, model_name))
-    if outcome.action in ("rejected", "rollout_failed"):
+    if outcome.action in ("rejected", "rollout_failed", "diverged"):
         raise typer.Exit(1)
 
 
@@ -134,8 +196,11 @@ def _version_row(version: ModelVersion) -> list[Any]:
         version.status,
         "*" if version.active else "",
         _gate(version),
-        _pct(evaluation_summary.tool_accuracy) if evaluation_summary else "-",
-        _num(evaluation_summary.avg_reward) if evaluation_summary else "-",
+        f"{_pct(evaluation_summary.ground_truth.tool_accuracy.value)} / "
+        f"{_pct(evaluation_summary.judge.tool_accuracy.value)}"
+        if evaluation_summary
+        else "-",
+        _num(evaluation_summary.judge.avg_reward) if evaluation_summary else "-",
         version.dataset_name or "-",
         f"{version.promoted_at:%Y-%m-%d %H:%M}" if version.promoted_at else "-",
         version.promoted_by or "-",
@@ -164,8 +229,8 @@ def list_models(
             "Status",
             "Active",
             "Gate",
-            "Tool Acc",
-            "Avg Reward",
+            "Tool Acc truth/judge",
+            "Reward (judge)",
             "Dataset",
             "Promoted",
             "By",
@@ -231,6 +296,9 @@ def _read_queries(path: Path) -> list[EvalRequest]:
                         expected_tool=item.get("expected_tool", item.get("tool")),
                         expected_arguments=item.get("expected_arguments", item.get("arguments")),
                         source="queries",
+                        truth="ground_truth"
+                        if item.get("expected_tool", item.get("tool")) is not None
+                        else None,
                     )
                 )
             else:
@@ -257,6 +325,11 @@ def evaluate(
     generate: int | None = typer.Option(
         None, "--generate", min=1, help="N generated requests with known answers."
     ),
+    golden: bool = typer.Option(
+        False,
+        "--golden",
+        help="Evaluate on the agent's golden set (ground truth; training overlap left out).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for --generate."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate at most N requests."),
     evaluator_name: str | None = typer.Option(
@@ -268,20 +341,38 @@ def evaluate(
 
     Without --dataset/--queries/--generate: the agent's latest dataset validation split plus recent
     labeled episodes it does not contain."""
-    if sum(x is not None for x in (dataset, queries, generate)) > 1:
-        raise InvalidInput("choose one of --dataset, --queries and --generate")
+    if sum(x is not None for x in (dataset, queries, generate)) + golden > 1:
+        raise InvalidInput("choose one of --dataset, --queries, --generate and --golden")
     c = container()
     agent = c.agents.get(agent_id)
     given: list[EvalRequest] | None = None
+    golden_set: str | None = None
+    overlap = 0
     if queries is not None:
         given = _read_queries(queries)
     elif generate is not None:
         from lightning.agent.queries import generate_queries
 
         given = [
-            EvalRequest(query=s.query, expected_tool=s.tool, expected_arguments=dict(s.arguments))
+            EvalRequest(
+                query=s.query,
+                expected_tool=s.tool,
+                expected_arguments=dict(s.arguments),
+                source="generated",
+                truth="ground_truth",
+            )
             for s in generate_queries(generate, seed=seed, agent_id=agent_id)
         ]
+    elif golden:
+        given, overlap, golden_set = evaluation.golden_set_requests(
+            agent_id=agent_id,
+            model_names=models,
+            golden=c.golden,
+            models=c.models,
+            runs=c.runs,
+            datasets=c.datasets,
+            blobs=c.blobs,
+        )
     requests = evaluation.select_requests(
         agent_id=agent_id,
         episodes=c.episodes,
@@ -296,22 +387,41 @@ def evaluate(
     runner = c.tool_runner()
     summaries = [
         evaluation.evaluate_model(
-            model=model, agent=agent, requests=requests, chat=c.chat, evaluator=evaluator, run_tool=runner
+            model=model,
+            agent=agent,
+            requests=requests,
+            chat=c.chat,
+            evaluator=evaluator,
+            run_tool=runner,
+            golden_set=golden_set,
+            excluded_overlap=overlap,
         )
         for model in models
     ]
     if as_json:
-        print_json(summaries[0] if len(summaries) == 1 else summaries)
+        print_json({"models": [summary_json(summary) for summary in summaries]})
         return
     rows = [
         ["Examples", *[str(s.examples) for s in summaries]],
-        ["Tool Selection Accuracy", *[_pct(s.tool_accuracy) for s in summaries]],
-        ["Argument Exact Match", *[_pct(s.argument_exact_match) for s in summaries]],
-        ["Response Completeness", *[_pct(s.completeness) for s in summaries]],
-        ["Average Reward Score", *[_num(s.avg_reward) for s in summaries]],
-        ["Error Rate", *[_pct(s.error_rate) for s in summaries]],
+        ["Requests With Known Answers (ground truth)", *[str(s.ground_truth.n) for s in summaries]],
+        ["Tool Selection Accuracy (ground truth)", *[_rate(s.ground_truth.tool_accuracy) for s in summaries]],
+        [
+            "Argument Exact Match (ground truth)",
+            *[_rate(s.ground_truth.argument_exact_match) for s in summaries],
+        ],
+        ["Tool Selection Accuracy (judge-estimated)", *[_rate(s.judge.tool_accuracy) for s in summaries]],
+        ["Response Completeness (judge-estimated)", *[_rate(s.judge.completeness) for s in summaries]],
+        ["Average Reward Score (judge-estimated)", *[_num(s.judge.avg_reward) for s in summaries]],
+        ["Error Rate (observed)", *[_rate(s.error_rate) for s in summaries]],
     ]
-    print_table(["Metric", *models], rows, title=f"Evaluation of {agent_id} ({summaries[0].evaluator})")
+    title = f"Evaluation of {agent_id} (judge: {summaries[0].judge.evaluator})"
+    if golden_set:
+        title += f" on {golden_set}"
+    print_table(["Metric", *models], rows, title=title)
+    if overlap:
+        typer.echo(
+            f"note: {overlap} golden request(s) left out: a model evaluated here trained on them", err=True
+        )
     if not summaries[0].details.get("tools_run"):
         typer.echo(
             "note: tools were not run (the agent package is not installed): completeness is not measured",

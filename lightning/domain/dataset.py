@@ -60,6 +60,10 @@ class DatasetManifest(BaseModel):
         default_factory=dict, description="Secrets and personal data redacted, by kind."
     )
     truncated: int = Field(default=0, description="Tool results cut to the length cap.")
+    corrected_examples: int = Field(
+        default=0, description="Examples teaching a call a person gave instead of the agent's."
+    )
+    confirmed_examples: int = Field(default=0, description="Examples of calls a person confirmed.")
     notes: list[str] = Field(
         default_factory=list, description="Decisions the build took that a reader should know about."
     )

@@ -289,3 +289,47 @@ def holm_adjust(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[index]))
         adjusted[index] = running
     return adjusted
+
+
+def cohen_kappa(pairs: Sequence[tuple[bool, bool]]) -> float:
+    """Cohen's kappa of two raters' yes/no decisions: agreement beyond what chance gives (1 perfect,
+    0 chance level, negative worse than chance). 1.0 when both always say the same single answer."""
+    if not pairs:
+        raise ValueError("kappa of no pairs is undefined")
+    n = len(pairs)
+    observed = sum(1 for a, b in pairs if a == b) / n
+    yes_a = sum(1 for a, _ in pairs if a) / n
+    yes_b = sum(1 for _, b in pairs if b) / n
+    expected = yes_a * yes_b + (1 - yes_a) * (1 - yes_b)
+    if expected >= 1.0:
+        return 1.0 if observed >= 1.0 else 0.0
+    return (observed - expected) / (1 - expected)
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        average = (start + end) / 2 + 1  # ties share the average of their ranks
+        for position in range(start, end + 1):
+            ranks[order[position]] = average
+        start = end + 1
+    return ranks
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (ties averaged); None when either side is constant."""
+    if len(xs) != len(ys) or len(xs) < 2:
+        raise ValueError("rank correlation needs two samples of the same length, at least 2")
+    rx, ry = _ranks(xs), _ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = sum((a - mx) ** 2 for a in rx)
+    vy = sum((b - my) ** 2 for b in ry)
+    if vx == 0 or vy == 0:
+        return None
+    return cov / math.sqrt(vx * vy)

@@ -29,6 +29,13 @@ def build_datasets(timer: func.TimerRequest) -> None:
     if timer.past_due:
         logger.info("dataset timer is past due; running now")
     report = build_datasets_when_ready(container().dataset_ports(), loop_policy().datasets)
+    for agent_id, reason in report.untrusted.items():
+        logger.warning(
+            "dataset timer: judge of %s not trusted, building from human labels only: %s",
+            agent_id,
+            reason,
+            extra={"agent_id": agent_id},
+        )
     logger.info(
         "dataset timer: built %s, queued %s, skipped %s",
         [m.name for m in report.built],

@@ -8,6 +8,11 @@
 ``GET  /api/datasets/{name}``               the manifest summary (``dataset-info`` as JSON)
 ``GET  /api/training/{job_id}``             the run's status, polled first (``get-training-status``)
 ``POST /api/models/{agent_id}/promote``     ``{"model_name", "mark_active", "force", "dry_run"}``
+``GET  /api/review-queue``                  ``?agent_id&limit&tool`` → the episodes to review next, with why
+``GET  /api/judge-report``                  ``?agent_id`` → the judge against people and golden answers
+``GET  /api/golden``                        ``?agent_id&limit`` → the agent's golden set
+``POST /api/golden``                        ``?agent_id`` + JSONL body → import (bad lines by number)
+``GET  /api/status``                        ``?agent_id`` → the loop's state: judge trust, datasets, runs, models
 ==========================================  ===============================================================
 
 Each handler parses with pydantic, calls one service, and returns its result; ``json_endpoint`` maps
@@ -21,8 +26,8 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lightning.domain.errors import Conflict
-from lightning.functions._http import json_endpoint, json_response, parse_body, parse_model
+from lightning.domain.errors import Conflict, InvalidInput
+from lightning.functions._http import error_response, json_endpoint, json_response, parse_body, parse_model
 from lightning.functions._runtime import container, loop_policy
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -55,6 +60,10 @@ class LabelBody(BaseModel):
 
     reward: Any = Field(description="A number in [0, 1] (validated by the labeling service).")
     reason: str = Field(default="", max_length=2000)
+    expected_tool: str | None = Field(default=None, description="The tool the agent should have called.")
+    expected_arguments: dict[str, Any] | None = Field(
+        default=None, description="Its arguments (validated against the tool's JSON schema)."
+    )
 
 
 class LabelBatchBody(BaseModel):
@@ -104,28 +113,39 @@ def get_episode(req: func.HttpRequest) -> Any:
 @bp.route(route="episodes/{episode_id}/label", methods=["POST"])
 @json_endpoint
 def label_episode(req: func.HttpRequest) -> Any:
-    from lightning.services.labeling import label_episode
+    from lightning.services.labeling import HumanLabel, label_episode
 
     body = parse_body(req, LabelBody)
+    # Optimistic concurrency for clients that read first: the etag goes to the store's conditional
+    # write, so a label over a newer version is a 409 (never an overwrite); "*" or none: append.
+    expected = (req.headers.get("if-match") or "").strip()
+    c = container()
     episode_id = req.route_params["episode_id"]
-    expected = req.headers.get("if-match")
-    if expected and expected.strip() != "*":
-        # Optimistic concurrency for clients that read first: a label over a newer version is a 409.
-        current = container().episodes.get(episode_id)
-        if expected.strip().strip('"') != (current.etag or ""):
-            raise Conflict(
-                f"episode {episode_id!r} changed since you read it (If-Match {expected} is stale); "
-                "GET it again and retry",
-                ident=episode_id,
-            )
-    episode = label_episode(
-        episode_id,
-        body.reward,
-        store=container().episodes,
-        reason=body.reason,
-        labeled_by=_caller(req),
-    )
-    return episode.to_document()
+    try:
+        outcome = label_episode(
+            HumanLabel(
+                episode_id=episode_id,
+                reward=body.reward,
+                reason=body.reason,
+                labeled_by=_caller(req),
+                expected_tool=body.expected_tool,
+                expected_arguments=body.expected_arguments,
+                if_match=expected.strip('"') if expected and expected != "*" else None,
+            ),
+            episodes=c.episodes,
+            agents=c.agents,
+            golden=c.golden,
+            confirm_at=c.settings.dataset_min_reward,
+        )
+    except Conflict as exc:
+        # The reviewer saw an older version: answer with the newer one, so the page can show it.
+        current = c.episodes.get(episode_id)
+        return error_response(409, "Conflict", exc.message, id=episode_id, current=current.to_document())
+    episode = outcome.episode
+    headers = {"ETag": f'"{episode.etag}"'} if episode.etag else None
+    document = {**episode.to_document(), "kind": outcome.kind}
+    document["golden_id"] = outcome.golden.id if outcome.golden is not None else None
+    return json_response(document, headers=headers)
 
 
 @bp.route(route="label-batch", methods=["POST"])
@@ -171,3 +191,101 @@ def promote_model(req: func.HttpRequest) -> Any:
         promoted_by=_caller(req),
     )
     return promote_model(request, container().promotion_ports(), loop_policy().promotion)
+
+
+class ReviewParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    limit: int = Field(default=20, ge=1, le=500)
+    tool: str | None = None
+
+
+class AgentParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    limit: int | None = Field(default=None, ge=1, le=10_000)
+
+
+def _params(req: func.HttpRequest) -> dict[str, str]:
+    # ``code`` is the function key when passed in the query string: the host's, not ours.
+    return {k: v for k, v in req.params.items() if k != "code"}
+
+
+@bp.route(route="review-queue", methods=["GET"])
+@json_endpoint
+def review_queue(req: func.HttpRequest) -> Any:
+    from lightning.services.review import ReviewPolicy, ReviewRequest, review_queue
+
+    params = parse_model(ReviewParams, _params(req))
+    c = container()
+    items = review_queue(
+        ReviewRequest(agent_id=params.agent_id, limit=params.limit, tool=params.tool),
+        episodes=c.episodes,
+        agents=c.agents,
+        policy=ReviewPolicy(min_reward=c.settings.dataset_min_reward),
+    )
+    return {
+        "agent_id": params.agent_id,
+        "count": len(items),
+        "items": [i.model_dump(mode="json") for i in items],
+    }
+
+
+@bp.route(route="judge-report", methods=["GET"])
+@json_endpoint
+def judge_report(req: func.HttpRequest) -> Any:
+    from lightning.bootstrap import calibration_policy
+    from lightning.services.calibration import judge_report
+
+    params = parse_model(AgentParams, _params(req))
+    c = container()
+    c.agents.get(params.agent_id)
+    return judge_report(
+        params.agent_id, episodes=c.episodes, golden=c.golden, policy=calibration_policy(c.settings)
+    )
+
+
+@bp.route(route="golden", methods=["GET"])
+@json_endpoint
+def list_golden(req: func.HttpRequest) -> Any:
+    from lightning.services.golden import list_golden
+
+    params = parse_model(AgentParams, _params(req))
+    c = container()
+    examples = list_golden(params.agent_id, agents=c.agents, golden=c.golden, limit=params.limit)
+    return {
+        "agent_id": params.agent_id,
+        "count": len(examples),
+        "examples": [e.model_dump(mode="json") for e in examples],
+    }
+
+
+@bp.route(route="golden", methods=["POST"])
+@json_endpoint
+def import_golden(req: func.HttpRequest) -> Any:
+    from lightning.services.golden import import_golden
+
+    params = parse_model(AgentParams, _params(req))
+    try:
+        text = (req.get_body() or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the golden file is not UTF-8 text ({exc.reason})") from None
+    c = container()
+    report = import_golden(
+        text.splitlines(), agent_id=params.agent_id, agents=c.agents, golden=c.golden, created_by=_caller(req)
+    )
+    if report.bad and not report.stored:
+        first = "; ".join(f"line {bad.line}: {bad.error}" for bad in report.bad[:3])
+        raise InvalidInput(f"no golden example imported: {first}")
+    return report
+
+
+@bp.route(route="status", methods=["GET"])
+@json_endpoint
+def loop_status(req: func.HttpRequest) -> Any:
+    from lightning.services.status import loop_status
+
+    params = parse_model(AgentParams, _params(req))
+    return loop_status(params.agent_id, container().status_ports(), loop_policy())

@@ -18,6 +18,7 @@ from lightning.ports.deploy import ModelDeployer
 from lightning.ports.episodes import EpisodeStore
 from lightning.ports.evaluator import Evaluator
 from lightning.ports.finetune import FineTuneProvider
+from lightning.ports.golden import GoldenStore
 from lightning.ports.models import ModelRegistry
 from lightning.ports.queue import Queue
 from lightning.ports.rollout import AgentRollout
@@ -38,7 +39,8 @@ class LabelingPorts:
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetPorts:
-    """Dataset builds: ``build_dataset`` and the timer step ``build_datasets_when_ready`` (which queues)."""
+    """Dataset builds: ``build_dataset`` and the timer step ``build_datasets_when_ready`` (which queues,
+    and asks the judge report whether auto labels can still be trusted)."""
 
     agents: AgentRegistry
     episodes: EpisodeStore
@@ -47,6 +49,7 @@ class DatasetPorts:
     tokens: TokenCounter
     writer: DatasetWriter
     queue: Queue
+    golden: GoldenStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,12 +71,26 @@ class PromotionPorts:
     models: ModelRegistry
     runs: RunStore
     datasets: DatasetStore
+    blobs: BlobStore
     episodes: EpisodeStore
+    golden: GoldenStore
     chat: ChatModel
     evaluator: Evaluator
     deployer: ModelDeployer
     rollout: AgentRollout
     run_tool: ToolRunner | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusPorts:
+    """What the loop's status page reads (``GET /api/status``, the console, the demo report)."""
+
+    agents: AgentRegistry
+    episodes: EpisodeStore
+    golden: GoldenStore
+    datasets: DatasetStore
+    runs: RunStore
+    models: ModelRegistry
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,9 @@ class Evaluation(BaseModel):
     expected_tool: str | None = None
     tool_correct: bool | None = None
     complete: bool | None = None
+    flags: tuple[str, ...] = Field(
+        default=(), description="Signals for a reviewer: no_intent, unstated_arguments, competing_intent…"
+    )
 
 
 class Evaluator(Protocol):

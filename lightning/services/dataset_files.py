@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lightning.domain.dataset import Split
 from lightning.domain.errors import InvalidInput
@@ -38,10 +38,16 @@ _DUMPS_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), def
 _DUMPS_ARGS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str).encode
 _quote = json.encoder.encode_basestring  # C speed; non-ASCII kept as is
 
-Item = tuple[str, float, str, str, str, str, bool, "str | None", bool]
+ExampleKind = Literal[
+    "auto",  # an auto-labeled episode at or above the reward line, as it is
+    "confirmed",  # a person confirmed the agent's call
+    "corrected",  # a person's call, not the agent's (no tool result or answer: they were for the other call)
+]
+
+Item = tuple[str, float, str, str, str, str, bool, "str | None", bool, ExampleKind]
 """One usable, de-duplicated episode as plain values (cheap to send to a helper process):
 (id, reward, query, tool, arguments JSON text, result text, result was a string, response,
-may hold something to redact)."""
+may hold something to redact, kind)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class Tally:
     redactions: Counter[str] = field(default_factory=Counter)
     tools: Counter[str] = field(default_factory=Counter)
     truncated: int = 0
+    corrected: int = 0
+    confirmed: int = 0
     reward_sum: float = 0.0
     reward_min: float = 1.0
     reward_max: float = 0.0
@@ -272,7 +280,7 @@ class ChatBuilder:
         """Take one usable episode; False once ``max_examples`` are kept (later items are ignored)."""
         if self.full:
             return False
-        episode_id, reward, query, tool, raw_args, raw_result, result_is_text, response, suspect = item
+        episode_id, reward, query, tool, raw_args, raw_result, result_is_text, response, suspect, kind = item
         user_query, args_text, result, final = self.shaper.parts_text(
             query, raw_args, raw_result, result_is_text, response, suspect
         )
@@ -291,7 +299,11 @@ class ChatBuilder:
         writer.write(text.encode("utf-8", "replace"), episode_id + "\n", tokens)
         if writer.nbytes > MAX_FILE_BYTES:
             raise too_large(split, writer.examples, self.config.name)
-        self.tally.reward(reward)
+        if kind == "corrected":
+            self.tally.corrected += 1  # a person's call: the agent's reward does not describe it
+        else:
+            self.tally.confirmed += kind == "confirmed"
+            self.tally.reward(reward)
         self.tally.tools[tool] += 1
         self.kept += 1
         if self.config.max_examples is not None and self.kept >= self.config.max_examples:

@@ -41,7 +41,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.dataset import DatasetFile, DatasetFormat, DatasetManifest, RewardStats, Split
-from lightning.domain.episode import Episode, as_utc, format_timestamp, utcnow
+from lightning.domain.episode import (
+    Episode,
+    as_utc,
+    format_timestamp,
+    is_confirmation,
+    is_correction,
+    utcnow,
+)
 from lightning.domain.errors import Conflict, InvalidInput, NotFound
 from lightning.domain.finetune_format import (
     MAX_FILE_BYTES,
@@ -62,9 +69,11 @@ from lightning.ports.datasets import DatasetStore
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore
 from lightning.ports.queue import Queue
 from lightning.ports.writer import DatasetWork, SplitFile
+from lightning.services.calibration import CalibrationPolicy, judge_report
 from lightning.services.dataset_files import (
     ChatBuilder,
     ChatConfig,
+    ExampleKind,
     Item,
     Shaper,
     Tally,
@@ -103,6 +112,11 @@ class BuildRequest(BaseModel):
     max_tool_result_chars: int = Field(default=8000, ge=100)
     dpo_min_margin: float = Field(default=0.2, description="DPO: preferred reward - other reward >= this.")
     origin: str = Field(default="cli", description="Who asked: cli, loop, api.")
+    human_only: bool = Field(
+        default=False,
+        description="Only episodes a person labeled (corrected or confirmed): the loop's choice when the "
+        "judge is below its trust floor.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -186,6 +200,7 @@ def _filters(request: BuildRequest, token_limit: int, prompt_source: str) -> dic
         "max_tool_result_chars": request.max_tool_result_chars,
         "system_prompt_source": prompt_source,
         "trigger": request.origin,
+        "human_only": request.human_only,
         **({"dpo_min_margin": request.dpo_min_margin} if request.output_format == "dpo" else {}),
     }
 
@@ -257,11 +272,19 @@ def build_dataset(
             ids_note: str | None = _write_dpo(build)
             files = finish_splits(build.work, tally, request.name)
         else:
-            good = episodes.count(EpisodeQuery(**window, labeled=True, min_reward=request.min_reward))
-            if good == 0:
+            human = episodes.count(EpisodeQuery(**window, human_labeled=True))
+            auto = episodes.count(EpisodeQuery(**window, labeled=True, human_labeled=False))
+            good = (
+                0
+                if request.human_only
+                else episodes.count(
+                    EpisodeQuery(**window, labeled=True, human_labeled=False, min_reward=request.min_reward)
+                )
+            )
+            if good + human == 0:
                 raise _empty_error(request, total, labeled)
             tally.dropped["unlabeled"] = total - labeled
-            tally.dropped["below_min_reward"] = labeled - good
+            tally.dropped["below_min_reward" if not request.human_only else "auto_labeled_only"] = auto - good
             files = _write_chat(build, expected=good)
             ids_note = None
         _check_enough(request, files, tally)
@@ -321,27 +344,116 @@ def _usable(episode: Episode, tool_names: frozenset[str], tally: Tally) -> bool:
     return True
 
 
-def _chat_items(build: _Build, expected: int) -> Iterator[Item]:
-    """The store's episodes that pass the hygiene rules and are not duplicates, newest first.
+def _item(episode: Episode, reward: float, tool: str, args_text: str, kind: ExampleKind) -> Item:
+    text = episode.state.query
+    if kind == "corrected":
+        # The agent's result and answer belong to the call it made, not to the person's: the example
+        # teaches only the right call.
+        result, response = None, None
+    else:
+        result, response = episode.result, episode.response
+    result_value = result_text(result)
+    return (
+        episode.id,
+        reward,
+        text,
+        tool,
+        args_text,
+        result_value,
+        result is None or isinstance(result, str),
+        response,
+        # the redaction pre-check runs on this side: it balances the two processes' work
+        sensitive(text, args_text, result_value, response),
+        kind,
+    )
 
-    De-duplication happens here, on the reading side, with a set of 64-bit keys (~70 MB at a
-    million distinct requests): the only state that grows with the data.
+
+def _human_items(build: _Build, verdicts: _HumanVerdicts) -> Iterator[Item]:
+    """Pass 1 — episodes a person labeled: a correction teaches the person's call, a confirmation the
+    agent's; a rejection teaches nothing and forbids its call for that request in pass 2. Verdicts
+    from outside the --since/--until window still bind the examples inside it."""
+    request, tally = build.request, build.tally
+    tool_names = frozenset(build.agent.tool_names)
+    since = as_utc(request.since) if request.since else None
+    until = as_utc(request.until) if request.until else None
+    query = EpisodeQuery(agent_id=request.agent_id, human_labeled=True, order="newest")
+    for episode in build.ports.episodes.query(query):
+        in_window = (since is None or episode.timestamp >= since) and (
+            until is None or episode.timestamp < until
+        )
+        human = episode.human_label
+        assert human is not None
+        text = episode.state.query
+        key = normalize_query(text)
+        call = episode.training_call()
+        if is_correction(human, episode.action):
+            kind: ExampleKind = "corrected"
+        elif is_confirmation(human, episode.action, min_reward=request.min_reward):
+            kind = "confirmed"
+        else:
+            if call is not None:
+                verdicts.rejected.setdefault(key, set()).add(dedupe_key(text, call[0], dumps_args(call[1])))
+            tally.dropped["rejected_by_human"] += in_window
+            continue
+        assert call is not None
+        verdicts.answered.add(key)
+        if not in_window:
+            continue
+        if kind == "confirmed" and not _usable(episode, tool_names, tally):
+            continue
+        if not text.strip():
+            tally.dropped["empty_query"] += 1
+            continue
+        tool, arguments = call
+        args_text = dumps_args(arguments)
+        dedupe = dedupe_key(text, tool, args_text)
+        if dedupe in verdicts.seen:
+            tally.dropped["duplicate"] += 1
+            continue
+        verdicts.seen.add(dedupe)
+        yield _item(episode, human.score, tool, args_text, kind)
+
+
+class _HumanVerdicts:
+    """What pass 1 learned: requests a person answered, calls a person rejected, examples written."""
+
+    def __init__(self) -> None:
+        self.answered: set[str] = set()
+        self.rejected: dict[str, set[int]] = {}
+        self.seen: set[int] = set()
+
+
+def _chat_items(build: _Build, expected: int) -> Iterator[Item]:
+    """The examples, in two passes: episodes a person labeled first, then auto-labeled ones at or above
+    ``min_reward`` (newest first) — unless ``human_only``.
+
+    No example contradicts a person: an auto-labeled episode is left out when a person answered the
+    same request (``human_label_wins``) or rejected the same call for it (``rejected_by_human``).
+    De-duplication happens here, on the reading side, with sets of 64-bit keys (~70 MB at a million
+    distinct requests): the only state that grows with the data.
     """
     request, tally = build.request, build.tally
+    verdicts = _HumanVerdicts()
+    yield from _human_items(build, verdicts)
+    if request.human_only:
+        return
     tool_names = frozenset(build.agent.tool_names)
     query = EpisodeQuery(
         agent_id=request.agent_id,
         labeled=True,
+        human_labeled=False,
         min_reward=request.min_reward,
         since=request.since,
         until=request.until,
         order="newest",
     )
-    seen: set[int] = set()
+    seen = verdicts.seen
     for episode in _stream(build.ports.episodes, query, expected, build.progress):
         reward = episode.reward
         if reward is None or reward < request.min_reward:  # the store filtered; a racing relabel may not have
             tally.dropped["below_min_reward"] += 1
+            continue
+        if episode.human_labeled:  # labeled by a person since the query started: pass 1 had it
             continue
         if not _usable(episode, tool_names, tally):
             continue
@@ -352,25 +464,19 @@ def _chat_items(build: _Build, expected: int) -> Iterator[Item]:
         tool = episode.action.tool or ""
         args_text = dumps_args(episode.action.arguments)
         key = dedupe_key(text, tool, args_text)
+        if verdicts.answered or verdicts.rejected:
+            request_key = normalize_query(text)
+            if request_key in verdicts.answered:
+                tally.dropped["human_label_wins"] += 1
+                continue
+            if key in verdicts.rejected.get(request_key, ()):
+                tally.dropped["rejected_by_human"] += 1
+                continue
         if key in seen:
             tally.dropped["duplicate"] += 1
             continue
         seen.add(key)
-        result = episode.result
-        result_value = result_text(result)
-        response = episode.response
-        yield (
-            episode.id,
-            reward,
-            text,
-            tool,
-            args_text,
-            result_value,
-            result is None or isinstance(result, str),
-            response,
-            # the redaction pre-check runs on this side: it balances the two processes' work
-            sensitive(text, args_text, result_value, response),
-        )
+        yield _item(episode, reward, tool, args_text, "auto")
 
 
 def _write_chat(build: _Build, *, expected: int) -> dict[Split, SplitFile]:
@@ -551,6 +657,11 @@ def _commit(
                 )
             )
         rewarded = max(tally.rewarded, 1)
+        if tally.corrected:
+            tally.notes.append(
+                f"{tally.corrected} corrected example(s) teach the call a person gave, not the agent's; "
+                f"reward statistics describe the other {tally.rewarded}"
+            )
         manifest = DatasetManifest(
             name=request.name,
             agent_id=agent.id,
@@ -560,7 +671,13 @@ def _commit(
             filters=filters,
             files=stored,
             content_sha256=content,
-            reward=RewardStats(avg=tally.reward_sum / rewarded, min=tally.reward_min, max=tally.reward_max),
+            reward=RewardStats(
+                avg=tally.reward_sum / rewarded,
+                min=tally.reward_min if tally.rewarded else 0.0,
+                max=tally.reward_max,
+            ),
+            corrected_examples=tally.corrected,
+            confirmed_examples=tally.confirmed,
             token_count=sum(f.tokens for f in stored),
             tool_distribution=dict(sorted(tally.tools.items(), key=lambda kv: (-kv[1], kv[0]))),
             dropped={k: v for k, v in sorted(tally.dropped.items()) if v},
@@ -633,6 +750,8 @@ def info_block(manifest: DatasetManifest) -> list[tuple[str, str]]:
         f"{tool} {count:,} ({count / total:.0%})" for tool, count in manifest.tool_distribution.items()
     )
     lines.append(("Tool Distribution", tools or "-"))
+    lines.append(("Corrected Examples", f"{manifest.corrected_examples:,}"))
+    lines.append(("Confirmed Examples", f"{manifest.confirmed_examples:,}"))
     return lines
 
 
@@ -659,6 +778,10 @@ class DatasetPolicy(BaseModel):
     base_model: str | None = None
     validation_split: float = Field(default=0.1, ge=0, le=MAX_VALIDATION_SPLIT)
     max_examples: int | None = Field(default=50_000, ge=MIN_EXAMPLES_PER_FILE)
+    calibration: CalibrationPolicy = Field(
+        default_factory=CalibrationPolicy,
+        description="The judge's trust floor: below it, only human-labeled episodes make datasets.",
+    )
     resend_within_hours: float = Field(
         default=1.0,
         ge=0,
@@ -673,6 +796,10 @@ class DatasetStepReport(BaseModel):
     built: list[DatasetManifest] = Field(default_factory=list)
     queued: list[str] = Field(default_factory=list, description="Dataset names StartFineTune was sent for.")
     skipped: dict[str, str] = Field(default_factory=dict, description="Agent id → why nothing was built.")
+    untrusted: dict[str, str] = Field(
+        default_factory=dict,
+        description="Agent id → why its judge is below the trust floor (datasets from human labels only).",
+    )
 
 
 def start_message_id(dataset_name: str) -> str:
@@ -715,16 +842,25 @@ def build_datasets_when_ready(
                     f"(< {policy.min_hours_between:g} h)"
                 )
                 continue
-        fresh = episodes.count(
-            EpisodeQuery(
-                agent_id=agent.id,
-                labeled=True,
-                min_reward=policy.min_reward,
-                since=as_utc(last.created_at) if last is not None else None,
+        trust = judge_report(
+            agent.id, episodes=episodes, golden=ports.golden, policy=policy.calibration
+        ).trust
+        since = as_utc(last.created_at) if last is not None else None
+        if trust.trusted:
+            fresh = episodes.count(
+                EpisodeQuery(agent_id=agent.id, labeled=True, min_reward=policy.min_reward, since=since)
             )
-        )
+        else:
+            report.untrusted[agent.id] = trust.reason
+            logger.warning(
+                "judge of %s not trusted: %s", agent.id, trust.reason, extra={"agent_id": agent.id}
+            )
+            fresh = episodes.count(EpisodeQuery(agent_id=agent.id, human_labeled=True, since=since))
         if fresh < policy.min_episodes:
-            report.skipped[agent.id] = f"{fresh} new good episodes (< {policy.min_episodes})"
+            what = "new good episodes" if trust.trusted else "new human-labeled episodes"
+            report.skipped[agent.id] = f"{fresh} {what} (< {policy.min_episodes})" + (
+                "" if trust.trusted else f"; {trust.reason}"
+            )
             continue
         request = BuildRequest(
             agent_id=agent.id,
@@ -734,6 +870,7 @@ def build_datasets_when_ready(
             max_examples=policy.max_examples,
             base_model=policy.base_model,
             origin="loop",
+            human_only=not trust.trusted,
         )
         try:
             outcome = build_dataset(request, ports, now=moment)

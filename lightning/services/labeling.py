@@ -23,24 +23,36 @@ Rules kept here:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lightning.domain.agent import AgentDefinition
-from lightning.domain.episode import Episode, Label, check_reward, parse_reward, utcnow
+from lightning.domain.episode import (
+    Episode,
+    Label,
+    check_reward,
+    is_confirmation,
+    is_correction,
+    parse_reward,
+    utcnow,
+)
 from lightning.domain.errors import (
-    Conflict,
     InvalidInput,
     NotFound,
     TransientProviderError,
 )
+from lightning.domain.golden import GoldenExample, golden_id
+from lightning.domain.tool_schema import call_problems
+from lightning.ports.agents import AgentRegistry
 from lightning.ports.bundles import LabelingPorts
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore, LabelWrite
 from lightning.ports.evaluator import Evaluation, Evaluator
+from lightning.ports.golden import GoldenStore
 
 logger = logging.getLogger(__name__)
 
@@ -126,32 +138,190 @@ def _check_limit(limit: int | None) -> None:
 
 
 # --- human labels --------------------------------------------------------------------------------
-def label_episode(
-    episode_id: str,
-    reward: object,
-    *,
-    store: EpisodeStore,
-    reason: str = "",
-    labeled_by: str = "unknown",
-    agent_id: str | None = None,
-) -> Episode:
-    """Store a person's reward on one episode and return the labeled episode.
+class HumanLabel(BaseModel):
+    """``label-episode`` / ``POST /api/episodes/{id}/label`` as a value: raw user input, checked by
+    ``label_episode`` (so a bad value is one ``InvalidInput`` line, never a pydantic dump)."""
 
-    ``reward`` is user input (a CLI string, a JSON number) and is validated: a finite number
-    in [0, 1] or ``InvalidInput``. Unknown episode → ``NotFound``. A human label wins over a
-    concurrent auto-label: on an etag conflict the episode is read again and the write retried.
-    """
-    score = parse_reward(reward)
-    if len(reason) > MAX_REASON_CHARS:
-        raise InvalidInput(f"--reason is too long ({len(reason)} characters, at most {MAX_REASON_CHARS})")
-    label = Label(source="human", score=score, reason=reason, labeled_at=utcnow(), labeled_by=labeled_by)
-    for _attempt in range(5):
-        current = store.get(episode_id, agent_id=agent_id)
+    model_config = ConfigDict(frozen=True)
+
+    episode_id: str = Field(min_length=1)
+    reward: Any = Field(description="A number in [0, 1] (a CLI string or a JSON number).")
+    reason: str = ""
+    labeled_by: str = "unknown"
+    agent_id: str | None = Field(default=None, description="Its agent (a point read on Cosmos DB).")
+    expected_tool: str | None = Field(default=None, description="The tool the agent should have called.")
+    expected_arguments: Any = Field(
+        default=None, description="Its arguments: a JSON object, or JSON text of one (CLI)."
+    )
+    if_match: str | None = Field(
+        default=None, description="The etag the person saw: a label over a newer version is a Conflict."
+    )
+
+
+LabelKind = Literal[
+    "correction",  # the person named another call than the agent's
+    "confirmation",  # the person vouched for the agent's call
+    "rejection",  # a low reward and no correction: wrong, right answer unknown
+]
+
+
+class HumanLabelOutcome(BaseModel):
+    episode: Episode
+    kind: LabelKind
+    golden: GoldenExample | None = Field(
+        default=None, description="The golden example the label added or replaced, if any."
+    )
+
+
+def _expected_arguments(value: Any) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
         try:
-            return store.save_label(episode_id, label, agent_id=agent_id, expected_etag=current.etag)
-        except Conflict:
-            continue
-    raise Conflict(f"episode {episode_id!r} keeps changing; try again", ident=episode_id)
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"--expected-arguments is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); "
+                'pass an object like \'{"period": "Q4 2025"}\'',
+                field="expected_arguments",
+            ) from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise InvalidInput(
+        "--expected-arguments must be a JSON object of the tool's arguments", field="expected_arguments"
+    )
+
+
+def _expected_call(
+    request: HumanLabel, episode: Episode, agent: AgentDefinition
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The call the person says is right (tool, arguments), checked against the agent's tool schemas."""
+    arguments = _expected_arguments(request.expected_arguments)
+    tool = request.expected_tool
+    if tool is None and arguments is None:
+        return None, None
+    if tool is None:
+        tool = episode.action.tool
+        if tool is None:
+            raise InvalidInput(
+                "the agent called no tool: name the right one with --expected-tool", field="expected_tool"
+            )
+    if agent.tool(tool) is None:
+        raise InvalidInput(
+            f"--expected-tool {tool!r} is not one of {agent.id}'s tools ({', '.join(agent.tool_names)})",
+            field="expected_tool",
+        )
+    if arguments is None:
+        if tool == episode.action.tool:
+            arguments = dict(episode.action.arguments)
+        else:
+            required = agent.tool(tool).required  # type: ignore[union-attr]
+            if required:
+                raise InvalidInput(
+                    f"--expected-arguments is needed when the right tool ({tool}) is not the agent's "
+                    f"({episode.action.tool}): {tool} requires {', '.join(required)}",
+                    field="expected_arguments",
+                )
+            arguments = {}
+    problems = call_problems(agent, tool, arguments)
+    if problems:
+        raise InvalidInput(
+            f"--expected-arguments do not fit {tool}'s schema: {'; '.join(problems)}",
+            field="expected_arguments",
+        )
+    return tool, arguments
+
+
+def label_episode(
+    request: HumanLabel,
+    *,
+    episodes: EpisodeStore,
+    agents: AgentRegistry,
+    golden: GoldenStore | None = None,
+    confirm_at: float = 0.7,
+) -> HumanLabelOutcome:
+    """Store a person's label on one episode (appended to its history; it is the effective label from
+    now on) and return the episode, what kind of label it was, and the golden example it made.
+
+    Every field is user input and checked first — the reward (a finite number in [0, 1]), the reason's
+    length, the expected tool (one of the agent's tools) and arguments (valid under that tool's JSON
+    schema) — so a bad value stores nothing (``InvalidInput``). Unknown episode → ``NotFound``. With
+    ``if_match`` the etag goes straight to the store's conditional write: a newer version is
+    ``Conflict``, never retried into an overwrite. Without it, the label is appended to whatever is
+    there (an auto label written meanwhile cannot displace it: human labels always win).
+
+    A correction (another call than the agent's) or a confirmation (the agent's call, rewarded at least
+    ``confirm_at`` or named as the right one) joins the agent's golden set; a later rejection of the
+    same episode takes its example back out.
+    """
+    score = parse_reward(request.reward)
+    if len(request.reason) > MAX_REASON_CHARS:
+        raise InvalidInput(
+            f"--reason is too long ({len(request.reason)} characters, at most {MAX_REASON_CHARS})"
+        )
+    current = episodes.get(request.episode_id, agent_id=request.agent_id)
+    agent = agents.get(current.agent_id)
+    tool, arguments = _expected_call(request, current, agent)
+    label = Label(
+        source="human",
+        score=score,
+        reason=request.reason,
+        labeled_at=utcnow(),
+        labeled_by=request.labeled_by,
+        expected_tool=tool,
+        expected_arguments=arguments,
+        tool_correct=None if tool is None else tool == current.action.tool,
+    )
+    episode = episodes.save_label(
+        request.episode_id, label, agent_id=current.agent_id, expected_etag=request.if_match
+    )
+    kind: LabelKind
+    if is_correction(label, episode.action):
+        kind = "correction"
+    elif is_confirmation(label, episode.action, min_reward=confirm_at):
+        kind = "confirmation"
+    else:
+        kind = "rejection"
+    example = _update_golden(golden, episode, label, kind) if golden is not None else None
+    logger.info(
+        "episode %s labeled by %s: %s (%.2f)",
+        episode.id,
+        request.labeled_by,
+        kind,
+        score,
+        extra={"episode_id": episode.id, "agent_id": episode.agent_id},
+    )
+    return HumanLabelOutcome(episode=episode, kind=kind, golden=example)
+
+
+def _update_golden(
+    golden: GoldenStore, episode: Episode, label: Label, kind: LabelKind
+) -> GoldenExample | None:
+    example_id = golden_id(episode.agent_id, episode.state.query)
+    if kind == "rejection":
+        try:
+            existing = golden.get(episode.agent_id, example_id)
+        except NotFound:
+            return None
+        if existing.episode_id == episode.id:  # this episode's own answer was just withdrawn
+            golden.delete(episode.agent_id, example_id)
+        return None
+    call = episode.training_call()
+    assert call is not None  # a correction or confirmation names a call
+    example = GoldenExample(
+        id=example_id,
+        agent_id=episode.agent_id,
+        query=episode.state.query,
+        context=dict(episode.state.context),
+        expected_tool=call[0],
+        expected_arguments=call[1],
+        source=kind,
+        episode_id=episode.id,
+        created_by=label.labeled_by,
+        created_at=label.labeled_at,
+    )
+    golden.put([example])
+    return example
 
 
 # --- automatic labels ----------------------------------------------------------------------------
@@ -167,6 +337,7 @@ def _auto_label(evaluation: Evaluation, labeled_by: str, labeled_at: datetime | 
         expected_tool=evaluation.expected_tool,
         tool_correct=evaluation.tool_correct,
         complete=evaluation.complete,
+        flags=evaluation.flags,
     )
 
 
@@ -421,6 +592,8 @@ def labels_needed(
 
 
 __all__ = [
+    "HumanLabel",
+    "HumanLabelOutcome",
     "LabelBatchRequest",
     "LabelFailure",
     "LabelReport",

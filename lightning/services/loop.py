@@ -61,6 +61,9 @@ class IterationReport(BaseModel):
     label_failures: int = 0
     datasets_built: list[str] = Field(default_factory=list)
     datasets_skipped: dict[str, str] = Field(default_factory=dict)
+    untrusted: dict[str, str] = Field(
+        default_factory=dict, description="Agents whose judge is below the trust floor, and why."
+    )
     fine_tune_messages: list[Settlement] = Field(default_factory=list)
     done_messages: list[Settlement] = Field(default_factory=list)
     promotions: list[str] = Field(default_factory=list, description="One line per promotion outcome.")
@@ -104,6 +107,7 @@ def run_iteration(
         step = build_datasets_when_ready(ports.datasets, policy.datasets, now=now)
         report.datasets_built = [manifest.name for manifest in step.built]
         report.datasets_skipped = dict(step.skipped)
+        report.untrusted = dict(step.untrusted)
 
     def fine_tune(body: dict[str, Any]) -> object:
         return fine_tune_from_message(body, ports, policy)

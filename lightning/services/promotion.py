@@ -15,9 +15,12 @@ The steps of a promotion, each recorded on the ``ModelVersion``:
    and is refused unless ``force`` (which also skips the gate, and is recorded);
 2. deploy — ``ModelDeployer`` (an Azure OpenAI deployment, or nothing for the local server);
 3. gate — the candidate and the current active model (the base model when none is active) are
-   replayed on the same held-out requests and scored by the same evaluator
-   (``lightning/services/evaluation.py``); the candidate must not be worse on tool accuracy or
-   average reward beyond ``tolerance``. Refused → status ``rejected``, decision stored;
+   replayed on the same requests, at most ``max_requests`` of them, stratified by tool: the
+   agent's golden set (minus anything the candidate trained on; the overlap is reported) and
+   held-out episodes (the dataset's validation split, recent labeled ones), scored by the same
+   evaluator (``lightning/services/evaluation.py``). With at least ``min_golden`` golden requests
+   the gate decides on ground truth and the judge only breaks ties; without, it says it is
+   judge-only (``decide_promotion``). Refused → status ``rejected``, decision stored;
 4. roll out — ``AgentRollout`` sets ``USE_TUNED_MODEL=true`` and ``TUNED_MODEL_NAME=<deployment>``
    (and restarts); a rollout that fails is reverted by the adapter and the version is ``failed``;
 5. activate — only after the rollout succeeded, so a crash in between is repaired by simply
@@ -38,7 +41,7 @@ from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import utcnow
 from lightning.domain.errors import Conflict, InvalidInput, LightningError, NotFound
 from lightning.domain.messages import FineTuneDone
-from lightning.domain.model import ModelVersion, PromotionDecision, decide_promotion
+from lightning.domain.model import EvalRequest, GateRule, ModelVersion, PromotionDecision, decide_promotion
 from lightning.domain.training import TrainingRun
 from lightning.ports.bundles import PromotionPorts
 from lightning.ports.datasets import DatasetStore
@@ -46,7 +49,14 @@ from lightning.ports.deploy import ModelDeployer
 from lightning.ports.models import ModelRegistry
 from lightning.ports.rollout import RolloutResult
 from lightning.ports.runs import RunStore
-from lightning.services.evaluation import evaluate_model, held_out_requests
+from lightning.services.evaluation import (
+    evaluate_model,
+    golden_requests,
+    held_out_requests,
+    stratified_cap,
+    training_queries,
+    without_overlap,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +73,10 @@ class PromotionPolicy(BaseModel):
 
     tolerance: float = Field(default=0.02, ge=0, le=1, description="How much worse the candidate may be.")
     recent_episodes: int = Field(default=200, ge=0, description="Recent labeled episodes added to the gate.")
+    min_golden: int = Field(
+        default=30, ge=1, description="Golden requests needed for the gate to decide on ground truth."
+    )
+    max_requests: int = Field(default=300, ge=1, description="Requests replayed per model, at most.")
     min_reward: float = Field(
         default=0.7, ge=0, le=1, description="Reward at which an episode vouches for its answer."
     )
@@ -89,6 +103,7 @@ PromotionAction = Literal[
     "deployed",  # gate passed, not marked active (no --mark-active)
     "rejected",  # the gate refused it
     "rollout_failed",  # the rollout failed and was reverted; the version is failed
+    "diverged",  # the rollout failed and the cluster could not be (or not confirmed to be) put back
     "already_active",  # nothing to do: this version is the active one
     "skipped",  # the loop saw a version it must not retry (rejected, failed, retired...)
     "dry_run",  # evaluated only; nothing changed
@@ -214,6 +229,29 @@ def _deploy(models: ModelRegistry, deployer: ModelDeployer, version: ModelVersio
     )
 
 
+def gate_requests(
+    *, agent_id: str, dataset_name: str | None, ports: PromotionPorts, policy: PromotionPolicy
+) -> tuple[list[EvalRequest], int, str | None]:
+    """What the gate replays: golden requests (minus the candidate's training split) and held-out
+    episodes, capped at ``policy.max_requests`` and stratified; with the overlap and the golden set."""
+    examples = ports.golden.list(agent_id)
+    manifest = ports.datasets.find(dataset_name) if dataset_name else None
+    gold, overlap = without_overlap(golden_requests(examples), training_queries(manifest, ports.blobs))
+    held = held_out_requests(
+        agent_id=agent_id,
+        episodes=ports.episodes,
+        datasets=ports.datasets,
+        dataset_name=dataset_name,
+        recent=policy.recent_episodes,
+        min_reward=policy.min_reward,
+    )
+    golden_share = min(len(gold), max(policy.max_requests // 2, policy.max_requests - len(held)))
+    chosen = stratified_cap(gold, golden_share)
+    chosen += stratified_cap(held, policy.max_requests - len(chosen))
+    name = f"{agent_id} golden set ({len(examples)} examples)" if examples else None
+    return chosen, overlap, name
+
+
 def _gate(
     *,
     agent: AgentDefinition,
@@ -222,13 +260,8 @@ def _gate(
     ports: PromotionPorts,
     policy: PromotionPolicy,
 ) -> PromotionDecision:
-    requests = held_out_requests(
-        agent_id=agent.id,
-        episodes=ports.episodes,
-        datasets=ports.datasets,
-        dataset_name=dataset_name,
-        recent=policy.recent_episodes,
-        min_reward=policy.min_reward,
+    requests, overlap, golden_set = gate_requests(
+        agent_id=agent.id, dataset_name=dataset_name, ports=ports, policy=policy
     )
     active = ports.models.active(agent.id)
     baseline_model = active.served_name if active else policy.base_model
@@ -240,10 +273,13 @@ def _gate(
             chat=ports.chat,
             evaluator=ports.evaluator,
             run_tool=ports.run_tool,
+            golden_set=golden_set,
+            excluded_overlap=overlap,
         )
         for model in (candidate_model, baseline_model)
     ]
-    return decide_promotion(summaries[0], summaries[1], tolerance=policy.tolerance)
+    rule = GateRule(tolerance=policy.tolerance, min_golden=policy.min_golden)
+    return decide_promotion(summaries[0], summaries[1], rule=rule)
 
 
 def _target(agent: AgentDefinition, policy: PromotionPolicy) -> tuple[str, str]:
@@ -373,6 +409,17 @@ def _roll_out_and_activate(
                 )
             )
             raise
+        if result.diverged:
+            diverged = _mark_diverged(models, version, result, target)
+            return PromotionOutcome(
+                action="diverged",
+                message=diverged.error or "",
+                version=diverged,
+                decision=decision,
+                rollout=result,
+                env=env,
+                target=target,
+            )
         if not result.ok:
             failed = models.update(
                 version.model_copy(
@@ -383,10 +430,9 @@ def _roll_out_and_activate(
                     }
                 )
             )
-            restored = "previous env restored" if result.rolled_back else "previous env NOT restored"
             return PromotionOutcome(
                 action="rollout_failed",
-                message=f"rollout of {failed.id} to {target} failed ({result.message}); {restored}; "
+                message=f"rollout of {failed.id} to {target} failed ({result.message}); previous env restored; "
                 f"{failed.id} marked failed, the active version is unchanged",
                 version=failed,
                 decision=decision,
@@ -417,6 +463,38 @@ def _roll_out_and_activate(
         rollout=result,
         env=env,
         target=target,
+    )
+
+
+def _env_text(env: dict[str, str | None] | None) -> str:
+    if env is None:
+        return "unknown (the API could not be read)"
+    return " ".join(f"{k}={v}" if v is not None else f"{k}-" for k, v in env.items())
+
+
+def _mark_diverged(
+    models: ModelRegistry, version: ModelVersion, result: RolloutResult, target: str
+) -> ModelVersion:
+    """The cluster and the registry disagree: say so on the version, loudly, with what the cluster runs."""
+    message = (
+        f"DIVERGED: {target} was asked to run {version.id} ({version.served_name}), the rollout failed "
+        f"({result.message}) and the previous env could not be confirmed back; the Deployment's env is "
+        f"{_env_text(result.observed_env)} while the registry's active version is unchanged. Fix the "
+        "Deployment by hand (kubectl set env …) or run promote-model/rollback again"
+    )
+    logger.error(  # alert-worthy: pods may serve a model the registry does not name
+        message,
+        extra={"agent_id": version.agent_id, "model_version": version.served_name, "alert": "diverged"},
+    )
+    return models.update(
+        version.model_copy(
+            update={
+                "status": "diverged",
+                "error": message,
+                "observed_env": result.observed_env,
+                "updated_at": utcnow(),
+            }
+        )
     )
 
 
@@ -549,10 +627,23 @@ def rollback(request: RollbackRequest, ports: PromotionPorts, policy: PromotionP
     result: RolloutResult | None = None
     if policy.rollout_enabled:
         result = rollout.roll_out(namespace=namespace, deployment=deployment, env=env)
+        if result.diverged and current is not None:
+            # The registry still names ``current`` as active (its flag stays); its status says the cluster
+            # may not run it.
+            current = _mark_diverged(models, current, result, f"{namespace}/{deployment}")
+            return RollbackOutcome(
+                ok=False,
+                message=f"rollback {current.error}",
+                from_version=current,
+                to_version=target_version,
+                env=env,
+                rollout=result,
+            )
         if not result.ok:
             return RollbackOutcome(
                 ok=False,
-                message=f"rollback rollout to {namespace}/{deployment} failed ({result.message}); registry unchanged",
+                message=f"rollback rollout to {namespace}/{deployment} failed ({result.message}); previous env "
+                f"{'restored' if result.rolled_back else 'NOT confirmed'}; registry unchanged",
                 from_version=current,
                 to_version=target_version,
                 env=env,

@@ -246,10 +246,11 @@ def test_label_episode_prints_a_confirmation(
         "--reason", "Correct tool selection, accurate response",
     )  # fmt: skip
     assert code == 0
-    assert out == (
+    assert out.startswith(
         "Labeled Episode: episode-abc123\nAgent: autonomous-agent\nReward: 0.90\n"
         "Reason: Correct tool selection, accurate response\nLabeled By: alice@contoso.com\n"
-    )
+        "Kind: confirmation\nGolden Set: golden-"
+    )  # a person accepted the call: it joins the golden set
     shown = json.loads(run(capsys, "show-episode", "--episode-id", "episode-abc123", "--json")[1])
     assert (shown["reward"], shown["labeled"], shown["label"]["source"]) == (0.9, True, "human")
 

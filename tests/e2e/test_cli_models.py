@@ -102,8 +102,9 @@ def test_promote_gates_activates_and_rolls_out_then_rollback(
 
     assert code == 0, out + err
     assert "Gate: passed" in out
-    assert "Baseline (local-base): tool accuracy" in out
-    assert "Candidate: tool accuracy" in out
+    # The seeded episodes carry human labels: the gate's figures are ground truth, and say so.
+    assert "Baseline (local-base): ground truth: tool accuracy" in out
+    assert "Candidate: ground truth: tool accuracy" in out
     assert "(n=30)" in out, out  # 10 validation + the 20 labeled episodes the dataset does not hold
     assert "Lineage: run run-e2e → dataset autonomous-agent-v1" in out
     assert "Status: active" in out
@@ -118,9 +119,12 @@ def test_promote_gates_activates_and_rolls_out_then_rollback(
     versions = json.loads(out)
     assert [(v["version"], v["status"], v["active"]) for v in versions] == [(1, "active", True)]
     assert versions[0]["decision"]["promote"] is True
+    candidate, baseline = versions[0]["decision"]["candidate"], versions[0]["decision"]["baseline"]
+    assert candidate["ground_truth"]["source"] == "ground_truth"
+    assert candidate["ground_truth"]["n"] > 0  # the seeded episodes' labels are a person's
     assert (
-        versions[0]["decision"]["candidate"]["tool_accuracy"]
-        >= versions[0]["decision"]["baseline"]["tool_accuracy"]
+        candidate["ground_truth"]["tool_accuracy"]["value"]
+        >= baseline["ground_truth"]["tool_accuracy"]["value"]
     )
 
     code, out, _ = run(capsys, "list-models", "--agent-id", AGENT)
@@ -325,12 +329,22 @@ def test_evaluate_compares_models_on_generated_requests(
         "--json",
     )
     assert code == 0, err
-    base, candidate = json.loads(out)
+    base, candidate = json.loads(out)["models"]
     assert base["examples"] == candidate["examples"] == 40
-    assert candidate["tool_accuracy"] > base["tool_accuracy"]
+    # Generated requests carry their known answers: these are ground truth, with intervals.
+    assert candidate["ground_truth"]["n"] == 40
+    assert candidate["ground_truth"]["tool_accuracy"] > base["ground_truth"]["tool_accuracy"]
+    low, high = candidate["ground_truth"]["tool_accuracy_ci"]
+    assert low <= candidate["ground_truth"]["tool_accuracy"] <= high
+    assert candidate["judge"]["source"] == "judge"
     code, out, _ = run(capsys, "evaluate", "--agent-id", AGENT, "--model", tuned, "--generate", "10")
     assert code == 0
-    for metric in ("Tool Selection Accuracy", "Argument Exact Match", "Average Reward Score", "Error Rate"):
+    for metric in (
+        "Tool Selection Accuracy (ground truth)",
+        "Argument Exact Match (ground truth)",
+        "Average Reward Score (judge-estimated)",
+        "Error Rate (observed)",
+    ):
         assert metric in out
 
 
@@ -346,7 +360,8 @@ def test_evaluate_queries_file(
         capsys, "evaluate", "--agent-id", AGENT, "--model", "local-base", "--queries", str(queries), "--json"
     )
     assert code == 0, err
-    assert json.loads(out)["examples"] == 2
+    [evaluated] = json.loads(out)["models"]
+    assert evaluated["examples"] == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query": "ok"}\n{"query": ""}\n')
     code, _, err = run(

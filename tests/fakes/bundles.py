@@ -18,6 +18,7 @@ from lightning.ports.bundles import DatasetPorts, LabelingPorts, LoopPorts, Prom
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.episodes import InMemoryEpisodeStore
 from tests.fakes.finetune import FakeFineTuneProvider
+from tests.fakes.golden import InMemoryGoldenStore
 from tests.fakes.models import InMemoryModelRegistry
 from tests.fakes.queue import InMemoryQueue
 from tests.fakes.rollout import RecordingDeployer, RecordingRollout
@@ -46,10 +47,11 @@ class NoChat:
 
 def loop_ports(work_dir: Path, **given: Any) -> LoopPorts:
     """All the loop's ports: ``given`` ones (by port name: episodes, cursors, agents, evaluator, datasets,
-    blobs, tokens, queue, runs, provider, models, chat, deployer, rollout, run_tool), fakes for the rest."""
+    blobs, tokens, queue, runs, provider, models, chat, deployer, rollout, run_tool, golden), fakes for
+    the rest."""
     known = {
         "episodes", "cursors", "agents", "evaluator", "datasets", "blobs", "tokens", "queue", "runs",
-        "provider", "models", "chat", "deployer", "rollout", "run_tool",
+        "provider", "models", "chat", "deployer", "rollout", "run_tool", "golden",
     }  # fmt: skip
     unknown = set(given) - known
     if unknown:
@@ -70,6 +72,7 @@ def loop_ports(work_dir: Path, **given: Any) -> LoopPorts:
         "deployer": RecordingDeployer(),
         "rollout": RecordingRollout(),
         "run_tool": None,
+        "golden": InMemoryGoldenStore(),
         **given,
     }
     return LoopPorts(
@@ -82,6 +85,7 @@ def loop_ports(work_dir: Path, **given: Any) -> LoopPorts:
             tokens=p["tokens"],
             writer=LocalDatasetWriter(root=work_dir),
             queue=p["queue"],
+            golden=p["golden"],
         ),
         training=TrainingPorts(
             runs=p["runs"], datasets=p["datasets"], blobs=p["blobs"], provider=p["provider"], queue=p["queue"]
@@ -91,7 +95,9 @@ def loop_ports(work_dir: Path, **given: Any) -> LoopPorts:
             models=p["models"],
             runs=p["runs"],
             datasets=p["datasets"],
+            blobs=p["blobs"],
             episodes=p["episodes"],
+            golden=p["golden"],
             chat=p["chat"],
             evaluator=p["evaluator"],
             deployer=p["deployer"],

@@ -91,3 +91,39 @@ def test_the_right_tool_outscores_the_wrong_one(evaluator: Evaluator, agent: Age
 def test_the_same_episode_gets_the_same_verdict(evaluator: Evaluator, agent: AgentDefinition) -> None:
     episode = make_episode(query=WRONG_TOOL_QUERY, tool="analyze_churn")
     assert evaluator.evaluate(episode, agent) == evaluator.evaluate(episode, agent)
+
+
+def test_evaluate_many_answers_in_order_like_evaluate(evaluator: Evaluator, agent: AgentDefinition) -> None:
+    episodes = [
+        make_episode("a", response="Churn in Q4 2025 was 12%."),
+        make_episode("b", query=WRONG_TOOL_QUERY, tool="analyze_churn"),
+        make_episode("c", response="Churn in Q4 2025 was 12%."),
+    ]
+    many = evaluator.evaluate_many([(episode, agent) for episode in episodes])
+    one_by_one = [evaluator.evaluate(episode, agent) for episode in episodes]
+    assert many == one_by_one
+    assert evaluator.evaluate_many([]) == []
+
+
+def test_a_failure_on_one_episode_is_that_episodes_outcome_and_a_lightning_error(
+    evaluator: Evaluator, agent: AgentDefinition, request: pytest.FixtureRequest
+) -> None:
+    from lightning.adapters.evaluators.judge import TaskAdherenceJudge
+    from lightning.domain.errors import LightningError
+
+    episodes = [
+        make_episode("fine", response="Churn in Q4 2025 was 12%."),
+        make_episode("bad", tool="no_such"),
+    ]
+    if isinstance(evaluator, TaskAdherenceJudge):
+        standin: JudgeStandIn = request.getfixturevalue("judge_standin")
+        standin.verdicts.insert(
+            0, ("no_such", {"score": "not a number", "reason": "?", "status": "completed"})
+        )
+    outcomes = evaluator.evaluate_many([(episode, agent) for episode in episodes])
+    assert len(outcomes) == 2
+    assert not isinstance(outcomes[0], Exception)
+    if isinstance(outcomes[1], Exception):
+        assert isinstance(outcomes[1], LightningError)
+    else:
+        assert outcomes[1].score == 0.0  # the rubric scores an unknown tool as failed

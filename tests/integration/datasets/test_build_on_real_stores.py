@@ -23,6 +23,7 @@ from lightning.ports.bundles import DatasetPorts
 from lightning.ports.datasets import BlobStore
 from lightning.services.datasets import BuildOutcome, BuildRequest, build_dataset
 from tests.fakes.datasets import labeled_episode
+from tests.fakes.golden import InMemoryGoldenStore
 from tests.fakes.queue import InMemoryQueue
 from tests.plugins.azurite import Azurite
 from tests.unit.datasets.openai_checker import check_chat_lines
@@ -43,6 +44,7 @@ def _build(tmp_path: Path, blobs: BlobStore, n: int = 200) -> tuple[SqliteDatase
             tokens=O200kTokenCounter(),
             writer=LocalDatasetWriter(root=tmp_path / "work"),
             queue=InMemoryQueue(),
+            golden=InMemoryGoldenStore(),
         ),
     )
     return datasets, outcome

@@ -29,6 +29,11 @@ def test_every_trigger_is_indexed_with_its_binding() -> None:
         "dataset_info",
         "training_status",
         "promote_model",
+        "review_queue",
+        "judge_report",
+        "list_golden",
+        "import_golden",
+        "loop_status",
     }
     [feed] = _bindings("label_changed_episodes")
     assert feed["type"] == "cosmosDBTrigger"
@@ -67,6 +72,11 @@ def test_http_routes_and_function_auth_level() -> None:
         "dataset_info": ("datasets/{name}", ("GET",)),
         "training_status": ("training/{job_id}", ("GET",)),
         "promote_model": ("models/{agent_id}/promote", ("POST",)),
+        "review_queue": ("review-queue", ("GET",)),
+        "judge_report": ("judge-report", ("GET",)),
+        "list_golden": ("golden", ("GET",)),
+        "import_golden": ("golden", ("POST",)),
+        "loop_status": ("status", ("GET",)),
     }
 
 

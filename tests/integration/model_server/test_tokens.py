@@ -11,12 +11,16 @@ from pathlib import Path
 from openai import OpenAI
 
 from lightning.adapters.blob.local import LocalBlobStore
+from lightning.adapters.files.writer import LocalDatasetWriter
 from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
 from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
 from lightning.adapters.tokens import O200kTokenCounter
+from lightning.ports.bundles import DatasetPorts
 from lightning.services.datasets import BuildRequest, build_dataset, dataset_info
 from tests.fakes.datasets import labeled_episode
+from tests.fakes.golden import InMemoryGoldenStore
+from tests.fakes.queue import InMemoryQueue
 from tests.integration.model_server.conftest import wait_for_job
 
 
@@ -28,12 +32,16 @@ def test_trained_tokens_agree_with_the_datasets_token_count(client: OpenAI, tmp_
     blobs = LocalBlobStore(tmp_path / "datasets")
     build_dataset(
         BuildRequest(agent_id="autonomous-agent", name="tokens-v1", validation_split=0.0),
-        episodes=episodes,
-        datasets=datasets,
-        blobs=blobs,
-        agents=YamlAgentRegistry(),
-        tokens=O200kTokenCounter(),
-        work_dir=tmp_path / "work",
+        DatasetPorts(
+            agents=YamlAgentRegistry(),
+            episodes=episodes,
+            datasets=datasets,
+            blobs=blobs,
+            tokens=O200kTokenCounter(),
+            writer=LocalDatasetWriter(root=tmp_path / "work"),
+            queue=InMemoryQueue(),
+            golden=InMemoryGoldenStore(),
+        ),
     )
     manifest = dataset_info("tokens-v1", datasets=datasets)  # what `dataset-info` prints
     [train] = manifest.files

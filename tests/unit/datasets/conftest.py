@@ -16,6 +16,7 @@ from lightning.ports.bundles import DatasetPorts
 from lightning.services.datasets import BuildOutcome, BuildRequest, build_dataset
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.episodes import InMemoryEpisodeStore
+from tests.fakes.golden import InMemoryGoldenStore
 from tests.fakes.queue import InMemoryQueue
 
 
@@ -27,6 +28,7 @@ class Ports:
         self.agents = YamlAgentRegistry()
         self.tokens = O200kTokenCounter()
         self.queue = InMemoryQueue()
+        self.golden = InMemoryGoldenStore()
         self.work_dir = work_dir
 
     def add(self, episodes: Sequence[Episode]) -> None:
@@ -41,6 +43,7 @@ class Ports:
             tokens=self.tokens,
             writer=LocalDatasetWriter(root=self.work_dir, parallel=parallel),
             queue=self.queue,
+            golden=self.golden,
         )
 
     def build(self, *, parallel: bool | None = None, **fields: Any) -> BuildOutcome:

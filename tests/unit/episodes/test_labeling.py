@@ -18,6 +18,7 @@ from lightning.ports.bundles import LabelingPorts
 from lightning.ports.episodes import EpisodeQuery
 from lightning.ports.evaluator import Evaluation
 from lightning.services.labeling import (
+    HumanLabel,
     LabelBatchRequest,
     LabelingPolicy,
     LabelReport,
@@ -63,6 +64,23 @@ class FixedEvaluator:
         return Evaluation(
             score=self.scores.get(episode.id, 0.5), reason="table", evaluator=self.name, evaluator_version="1"
         )
+
+
+def human(
+    episode_id: str,
+    reward: object,
+    *,
+    store: InMemoryEpisodeStore,
+    reason: str = "",
+    labeled_by: str = "unknown",
+) -> Episode:
+    """A person's label through ``label_episode`` (the reward as the user typed it)."""
+    outcome = label_episode(
+        HumanLabel(episode_id=episode_id, reward=reward, reason=reason, labeled_by=labeled_by),
+        episodes=store,
+        agents=YamlAgentRegistry(),
+    )
+    return outcome.episode
 
 
 def batch(
@@ -118,7 +136,7 @@ def fill(store: InMemoryEpisodeStore, n: int, agent_id: str = AGENT) -> list[str
 def test_label_episode_stores_a_human_label() -> None:
     store = InMemoryEpisodeStore()
     fill(store, 1)
-    episode = label_episode(f"{AGENT}-000", "0.9", store=store, reason="Correct tool", labeled_by="alice")
+    episode = human(f"{AGENT}-000", "0.9", store=store, reason="Correct tool", labeled_by="alice")
     assert (episode.reward, episode.labeled) == (0.9, True)
     assert episode.label is not None
     assert (episode.label.source, episode.label.reason, episode.label.labeled_by) == (
@@ -133,20 +151,20 @@ def test_label_episode_refuses_bad_rewards_before_touching_the_store(reward: str
     store = InMemoryEpisodeStore()
     fill(store, 1)
     with pytest.raises(InvalidInput):
-        label_episode(f"{AGENT}-000", reward, store=store)
+        human(f"{AGENT}-000", reward, store=store)
     assert not store.get(f"{AGENT}-000").labeled
 
 
 def test_label_episode_unknown_id_is_not_found() -> None:
     with pytest.raises(NotFound, match="episode 'nope' not found"):
-        label_episode("nope", 0.5, store=InMemoryEpisodeStore())
+        human("nope", 0.5, store=InMemoryEpisodeStore())
 
 
 def test_a_human_label_overwrites_an_auto_label() -> None:
     store = InMemoryEpisodeStore()
     fill(store, 1)
     store.save_label(f"{AGENT}-000", Label(source="auto", score=0.2))
-    assert label_episode(f"{AGENT}-000", 0.95, store=store).label.source == "human"  # type: ignore[union-attr]
+    assert human(f"{AGENT}-000", 0.95, store=store).label.source == "human"  # type: ignore[union-attr]
 
 
 # --- label_batch --------------------------------------------------------------------------------
@@ -180,7 +198,7 @@ def test_label_batch_labels_unlabeled_episodes_and_counts_accepted(agents: YamlA
 def test_label_batch_never_touches_human_labels(agents: YamlAgentRegistry) -> None:
     store = InMemoryEpisodeStore()
     ids = fill(store, 3)
-    label_episode(ids[1], 0.3, store=store, reason="person says poor")
+    human(ids[1], 0.3, store=store, reason="person says poor")
     report = batch(store=store, agents=agents, evaluator=RubricEvaluator(), agent_id=AGENT, relabel=True)
     assert report.labeled == 2
     assert report.skipped == 1
@@ -204,7 +222,7 @@ def test_a_person_labeling_during_the_batch_wins(agents: YamlAgentRegistry) -> N
 
     def person_labels_it(episode: Episode) -> None:
         if episode.id == ids[1]:
-            label_episode(ids[1], 1.0, store=store, labeled_by="bob")
+            human(ids[1], 1.0, store=store, labeled_by="bob")
 
     report = batch(
         store=store, agents=agents, evaluator=FixedEvaluator({}, during=person_labels_it), agent_id=AGENT
@@ -308,7 +326,7 @@ def test_limit_must_be_positive(agents: YamlAgentRegistry) -> None:
 def test_loop_step_labels_only_unlabeled_and_ignores_its_own_writes(agents: YamlAgentRegistry) -> None:
     store = InMemoryEpisodeStore()
     fill(store, 3)
-    label_episode(f"{AGENT}-001", 0.2, store=store)
+    human(f"{AGENT}-001", 0.2, store=store)
     batch = store.changes_since(0)
     evaluator = RubricEvaluator()
     report = new_episodes(batch.episodes, store=store, agents=agents, evaluator=evaluator)
@@ -344,7 +362,7 @@ def test_loop_step_rereads_feed_documents_without_etag(agents: YamlAgentRegistry
     store = InMemoryEpisodeStore()
     fill(store, 2)
     snapshot = [e.model_copy(update={"etag": None}) for e in store.changes_since(0).episodes]
-    label_episode(f"{AGENT}-000", 0.1, store=store)  # after the snapshot
+    human(f"{AGENT}-000", 0.1, store=store)  # after the snapshot
     report = new_episodes(snapshot, store=store, agents=agents, evaluator=FixedEvaluator({}))
     assert report.labeled == 1
     assert store.get(f"{AGENT}-000").label.source == "human"  # type: ignore[union-attr]
@@ -408,7 +426,7 @@ def test_an_evaluator_scoring_in_parallel_gives_the_same_result_as_one_by_one(
     for workers in (1, 4):
         store = InMemoryEpisodeStore()
         ids = fill(store, 23)
-        label_episode(ids[5], 0.2, store=store)
+        human(ids[5], 0.2, store=store)
         evaluator = PooledEvaluator(
             {i: (k % 10) / 10 for k, i in enumerate(ids)}, workers=workers, explode={ids[7], ids[8]}
         )

@@ -20,8 +20,9 @@ from lightning.ports.bundles import PromotionPorts
 from lightning.ports.chat import ToolCallChoice
 from lightning.ports.tools import ToolRunner
 from lightning.services.promotion import PromotionPolicy
-from tests.fakes.datasets import InMemoryDatasetStore
+from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.episodes import InMemoryEpisodeStore
+from tests.fakes.golden import InMemoryGoldenStore
 from tests.fakes.models import InMemoryModelRegistry
 from tests.fakes.rollout import RecordingDeployer, RecordingRollout
 from tests.fakes.runs import InMemoryRunStore
@@ -106,6 +107,8 @@ class World:
         default_factory=lambda: PromotionPolicy(tolerance=0.02, recent_episodes=20)
     )
     run_tool: ToolRunner | None = None
+    golden: InMemoryGoldenStore = field(default_factory=InMemoryGoldenStore)
+    blobs: InMemoryBlobStore = field(default_factory=InMemoryBlobStore)
 
     def ports(self) -> PromotionPorts:
         return PromotionPorts(
@@ -113,7 +116,9 @@ class World:
             models=self.models,
             runs=self.runs,
             datasets=self.datasets,
+            blobs=self.blobs,
             episodes=self.episodes,
+            golden=self.golden,
             chat=self.chat,
             evaluator=self.evaluator,
             deployer=self.deployer,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from lightning.agent.queries import QuerySample, generate_queries
+from lightning.domain.dataset import DatasetFile
 from lightning.domain.errors import InvalidInput, ProviderError
 from lightning.domain.messages import FineTuneDone
 from lightning.domain.model import ModelVersion
@@ -52,10 +56,13 @@ def test_better_model_passes_the_gate_and_rolls_out(world: World) -> None:
     assert decision.baseline is not None
     assert decision.baseline.model == "local-base"
     assert decision.candidate.examples == decision.baseline.examples == 30  # 10 validation + 20 recent
-    assert decision.candidate.tool_accuracy == 1.0
-    assert decision.baseline.tool_accuracy == 0.5
-    assert decision.candidate.avg_reward > decision.baseline.avg_reward
-    assert decision.candidate.argument_exact_match == 1.0
+    # The episodes carry auto labels only: every figure is the judge's, and the gate says so.
+    assert decision.candidate.ground_truth.n == 0
+    assert not decision.ground_truth
+    assert decision.reason.startswith("judge-only gate")
+    assert decision.candidate.judge.tool_accuracy.value == 1.0
+    assert decision.baseline.judge.tool_accuracy.value == 0.5
+    assert decision.candidate.judge.avg_reward > decision.baseline.judge.avg_reward
     assert world.rollout.calls == [
         ("mcp-agents", "autonomous-agent", {"USE_TUNED_MODEL": "true", "TUNED_MODEL_NAME": FT_MODEL})
     ]
@@ -102,8 +109,8 @@ def test_worse_model_is_refused_and_nothing_rolls_out(world: World) -> None:
     assert outcome.action == "rejected"
     assert outcome.decision is not None
     assert not outcome.decision.promote
-    assert "tool accuracy" in outcome.decision.reason
-    assert "average reward" in outcome.decision.reason
+    assert "judge-estimated tool accuracy" in outcome.decision.reason
+    assert "judge-estimated average reward" in outcome.decision.reason
     assert outcome.decision.baseline is not None
     assert outcome.decision.baseline.model == "ft:local-base:autonomous-agent:good"
     assert world.rollout.calls == []
@@ -324,3 +331,129 @@ def test_failed_rollback_rollout_leaves_the_registry_alone(world: World) -> None
     assert not outcome.ok
     assert "registry unchanged" in outcome.message
     assert world.models.active(AGENT).model_name == FT_MODEL  # type: ignore[union-attr]
+
+
+def golden_world(world: World, n: int = 40, *, trained: int = 0) -> list[str]:
+    """A golden set of ``n`` requests the chat knows the answers to; the first ``trained`` of them are
+    also in the candidate's training file. Returns the golden queries."""
+    from lightning.domain.golden import GoldenExample, golden_id
+
+    extra: list[QuerySample] = []
+    ids: set[str] = set()
+    for sample in generate_queries(400, seed=99):
+        key = golden_id(AGENT, sample.query)
+        if sample.query not in world.chat.truth and key not in ids and len(extra) < n:
+            ids.add(key)
+            extra.append(sample)
+    for sample in extra:
+        world.chat.truth[sample.query] = sample
+    world.golden.put(
+        [
+            GoldenExample.of(
+                agent_id=AGENT, query=s.query, expected_tool=s.tool, expected_arguments=dict(s.arguments)
+            )
+            for s in extra
+        ]
+    )
+    lines = [
+        json.dumps(
+            {"messages": [{"role": "user", "content": s.query}, {"role": "assistant", "content": "x"}]}
+        )
+        for s in extra[:trained]
+    ]
+    world.blobs.blobs["train.jsonl"] = ("\n".join(lines) + "\n").encode() if lines else b""
+    manifest = world.datasets.get("autonomous-agent-v1")
+    files = [
+        DatasetFile(split="train", uri="mem://train.jsonl", sha256="x", examples=trained, bytes=1, tokens=1)
+    ]
+    world.datasets.put(
+        manifest.model_copy(update={"files": files, "content_sha256": "with-files"}), overwrite=True
+    )
+    return [s.query for s in extra]
+
+
+def test_with_a_golden_set_the_gate_decides_on_ground_truth_over_the_judge(world: World) -> None:
+    golden_world(world, 40)
+    # The candidate is right on everything; the judge (the rubric, on these episodes' labels) is not asked
+    # to agree. The base model is wrong on one answer in three.
+    world.chat.wrong_every["local-base"] = 3
+    outcome = promote(world, mark_active=True)
+    assert outcome.action == "promoted"
+    decision = outcome.decision
+    assert decision is not None
+    assert decision.ground_truth
+    assert decision.reason.startswith("better than local-base on ground truth")
+    assert decision.candidate is not None
+    assert decision.candidate.ground_truth.n == 40
+    assert decision.candidate.golden_set == f"{AGENT} golden set (40 examples)"
+
+
+def test_a_candidate_worse_on_ground_truth_is_refused_however_the_judge_scores_it(world: World) -> None:
+    golden_world(world, 40)
+    world.chat.wrong_every[FT_MODEL] = 4
+    outcome = promote(world, mark_active=True)
+    assert outcome.action == "rejected"
+    assert outcome.decision is not None
+    assert "worse than local-base on ground truth" in outcome.decision.reason
+
+
+def test_golden_requests_the_candidate_trained_on_are_left_out_and_reported(world: World) -> None:
+    queries = golden_world(world, 45, trained=10)
+    outcome = promote(world, mark_active=True)
+    assert outcome.decision is not None
+    candidate = outcome.decision.candidate
+    assert candidate is not None
+    assert candidate.excluded_overlap == 10
+    assert candidate.ground_truth.n == 35
+    asked = {query for name, query in world.chat.calls if name == FT_MODEL}
+    assert not asked & set(queries[:10])
+
+
+def test_the_gate_replays_at_most_max_requests_stratified(world: World) -> None:
+    golden_world(world, 40)
+    world.policy = PromotionPolicy(tolerance=0.02, recent_episodes=20, max_requests=24)
+    outcome = promote(world, mark_active=True)
+    assert outcome.decision is not None
+    candidate = outcome.decision.candidate
+    assert candidate is not None
+    assert candidate.examples == 24
+    assert candidate.details["by_source"]["golden"] >= 12
+
+
+def test_a_rollout_that_cannot_be_put_back_marks_the_version_diverged(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.rollout.fail_next = "never became available"
+    world.rollout.restore_fails = True
+    with caplog.at_level("ERROR"):
+        outcome = promote(world, mark_active=True, force=True)
+    assert outcome.action == "diverged"
+    version = world.models.get(AGENT, FT_MODEL)
+    assert version.status == "diverged"
+    assert version.observed_env == {"USE_TUNED_MODEL": "true", "TUNED_MODEL_NAME": FT_MODEL}
+    assert world.models.active(AGENT) is None  # never "unchanged and fine": the status says it diverged
+    assert "DIVERGED" in outcome.message
+    assert "TUNED_MODEL_NAME=" + FT_MODEL in outcome.message
+    assert any(getattr(r, "alert", None) == "diverged" for r in caplog.records)
+
+
+def test_a_rollout_that_loses_sight_of_the_cluster_says_the_env_is_unknown(world: World) -> None:
+    world.rollout.fail_next = "API unavailable"
+    world.rollout.lose_sight = True
+    outcome = promote(world, mark_active=True, force=True)
+    assert outcome.action == "diverged"
+    assert "unknown" in outcome.message
+    assert world.models.get(AGENT, FT_MODEL).observed_env is None
+
+
+def test_a_rollback_that_diverges_says_so_on_the_active_version(world: World) -> None:
+    assert promote(world, mark_active=True, force=True).action == "promoted"
+    world.rollout.fail_next = "never became available"
+    world.rollout.restore_fails = True
+    outcome = rollback(RollbackRequest(agent_id=AGENT, by="bob"), *world.args())
+    assert not outcome.ok
+    assert "DIVERGED" in outcome.message
+    active = world.models.active(AGENT)
+    assert active is not None
+    assert active.status == "diverged"
+    assert active.observed_env == {"USE_TUNED_MODEL": "false", "TUNED_MODEL_NAME": None}
