@@ -54,6 +54,7 @@ from lightning.domain.episode import (
     append_label,
     as_utc,
     effective_label,
+    is_correction,
     review_priority,
 )
 from lightning.domain.errors import Conflict, NotFound
@@ -198,14 +199,24 @@ _AUTO_UPDATE = f"""UPDATE episodes SET
     WHERE id = ?5"""
 
 
-def _consistent(episode: Episode) -> Episode:
-    """``episode`` whose ``label`` is the effective label of its history: the history is what is stored,
-    so an imported document naming another label would read back differently from what was indexed."""
-    if episode.labels:
-        effective = effective_label(episode.labels)
-        if effective != episode.label:
-            return episode.model_copy(update={"label": effective})
-    return episode
+_UNLABELED = (None, "[]", 0, 0, review_priority(None))
+
+
+def _label_columns(episode: Episode) -> tuple[str | None, str, int, int, float]:
+    """(label_source, labels, human, corrected, review_priority) of a new row. The history is what is
+    stored, so the columns follow its effective label even when an imported document named another."""
+    if not episode.labels:
+        return _UNLABELED  # the capture path: nothing to compute
+    effective = effective_label(episode.labels)
+    assert effective is not None
+    human = effective.source == "human"
+    return (
+        effective.source,
+        _LABEL_LIST.dump_json(episode.labels).decode(),
+        1 if human else 0,
+        1 if is_correction(effective, episode.action) else 0,
+        review_priority(effective),
+    )
 
 
 def _version_of(etag: str) -> int:
@@ -244,7 +255,7 @@ class SqliteEpisodeStore(SqliteComponent):
         unique: dict[str, Episode] = {}
         for episode in episodes:
             unique.setdefault(episode.id, episode)
-        batch = [_consistent(e) for e in unique.values()]
+        batch = list(unique.values())
         with self._db.transaction() as conn:
             first = self._take_seq(conn, len(batch))
             rows = [
@@ -253,21 +264,17 @@ class SqliteEpisodeStore(SqliteComponent):
                     e.agent_id,
                     to_micros(e.timestamp),
                     1 if e.labeled else 0,
-                    e.label.source if e.label is not None else None,
                     e.model_version,
                     e.reward,
                     first + i,
                     e.model_dump_json(exclude=_LABEL_FIELDS),
-                    _LABEL_LIST.dump_json(e.labels).decode() if e.labels else "[]",
-                    1 if e.human_labeled else 0,
-                    1 if e.corrected else 0,
-                    review_priority(e.label),
+                    *_label_columns(e),
                 )
                 for i, e in enumerate(batch)
             ]
             cursor = conn.executemany(
-                "INSERT INTO episodes(id, agent_id, ts, labeled, label_source, model_version, reward, "
-                "seq, doc, labels, human, corrected, review_priority) "
+                "INSERT INTO episodes(id, agent_id, ts, labeled, model_version, reward, seq, doc, "
+                "label_source, labels, human, corrected, review_priority) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 rows,
             )
