@@ -2,13 +2,14 @@
 
 Schema (component ``episodes``, versioned migrations): one row per episode holding
 the episode JSON (``doc``) plus the columns the queries filter and sort on. Label
-writes touch only the label columns (``labels`` history JSON, effective ``label``
-JSON, ``reward``, ``labeled``, ``label_source``, ``human``, ``corrected``,
-``review_priority``) so they never re-serialize the whole episode; reads overlay
-those columns on the stored document, which never holds label fields. A row labeled
-before schema v2 has ``labels = '[]'`` beside its ``label``: its history is that one
-label (the domain reads old documents the same way), until its next label write
-stores both.
+writes touch only the label columns (``labels`` history JSON, ``reward``,
+``labeled``, ``label_source``, ``human``, ``corrected``, ``review_priority``) so
+they never re-serialize the whole episode; reads overlay those columns on the
+stored document, which never holds label fields. The history is stored once: the
+effective label is the domain's ``effective_label(labels)``, computed on read. The
+``label`` column holds only the label of a row labeled before schema v2 (with
+``labels = '[]'``): its history is that one label — the domain reads old documents
+the same way — until its next label write moves it into ``labels``.
 
 * ``add`` is insert-if-absent (stable ids: re-imports and replays never duplicate),
   one ``executemany`` in one transaction; an imported ``labels`` history is kept and
@@ -17,8 +18,8 @@ stores both.
   a stale ``expected_etag`` lose (``Conflict``): the ``UPDATE … WHERE version = ?``
   is the check, inside a ``BEGIN IMMEDIATE`` transaction.
 * Label writes append to the history (``Episode.with_label``). An auto label is one
-  SQL statement (``json_insert`` onto ``labels``; ``CASE WHEN human`` keeps a person's
-  effective label, reward and priority) so auto-labeling stays a single
+  SQL statement (the label's JSON concatenated onto ``labels``; ``CASE WHEN human``
+  keeps a person's reward and priority) so auto-labeling stays a single
   ``executemany``; only a history already holding ``MAX_AUTO_LABELS`` entries calls
   the domain's ``append_label`` (a registered SQL function) to drop the oldest auto
   label. A human label is rare and needs the episode's action (``corrected``): it is
@@ -52,6 +53,8 @@ from lightning.domain.episode import (
     Label,
     append_label,
     as_utc,
+    effective_label,
+    is_correction,
     review_priority,
 )
 from lightning.domain.errors import Conflict, NotFound
@@ -116,6 +119,8 @@ MIGRATIONS: list[str] = [
     UPDATE episodes SET
         labels = CASE WHEN instr(doc, '"labels":') > 0 AND json_array_length(doc, '$.labels') > 0
                       THEN json_extract(doc, '$.labels') ELSE '[]' END,
+        label = CASE WHEN instr(doc, '"labels":') > 0 AND json_array_length(doc, '$.labels') > 0
+                     THEN NULL ELSE label END,
         doc = CASE WHEN instr(doc, '"labels":') > 0 THEN json_remove(doc, '$.labels') ELSE doc END,
         human = label_source IS 'human',
         corrected = CASE WHEN {_V1_CORRECTED} THEN 1 ELSE 0 END,
@@ -156,7 +161,7 @@ def _row_to_episode(row: sqlite3.Row | tuple[Any, ...]) -> Episode:
     """
     doc: str = row[1]
     reward = "null" if row[3] is None else repr(float(row[3]))
-    label = "null" if row[2] is None else row[2]
+    label = "null" if row[2] is None else row[2]  # a v1 row's label; otherwise derived from labels
     labeled = "true" if row[4] else "false"
     text = (
         f'{doc[:-1]},"reward":{reward},"labeled":{labeled},"label":{label},'
@@ -172,22 +177,46 @@ def _append_label_json(labels: str, label: str) -> str:
     return _LABEL_LIST.dump_json(history).decode()
 
 
-# One auto label appended: ?1 label JSON, ?2 score, ?3 review_priority(label), ?4 seq, ?5 id.
-# A v1 row's history is its label (``labels`` still '[]'). The history grows with json_insert while it
-# is shorter than MAX_AUTO_LABELS (so it cannot hold more auto labels than that); beyond, the domain's
-# append_label trims it. A person's effective label (human = 1) keeps its label, reward, source and
-# priority.
+# One auto label appended: ?1 label JSON (pydantic's, minified), ?2 score, ?3 review_priority(label),
+# ?4 seq, ?5 id. The JSON text is concatenated onto the stored array — no JSON parsing on the hot path
+# — while the history is shorter than MAX_AUTO_LABELS (so it cannot hold more auto labels than that);
+# beyond, the domain's append_label trims it. A v1 row's history is its ``label`` (``labels`` still
+# '[]'), moved into ``labels`` now. A person's effective label (human = 1) keeps its reward, source and
+# priority; the effective label itself is derived from the history on read.
 _AUTO_UPDATE = f"""UPDATE episodes SET
-    labels = CASE WHEN labels = '[]' AND label IS NOT NULL THEN json_array(json(label), json(?1))
-                  WHEN json_array_length(labels) < {MAX_AUTO_LABELS}
-                  THEN json_insert(labels, '$[#]', json(?1))
-                  ELSE lightning_append_label(labels, ?1) END,
-    label = CASE WHEN human THEN label ELSE ?1 END,
+    labels = CASE
+        WHEN labels != '[]' THEN
+            CASE WHEN json_array_length(labels) < {MAX_AUTO_LABELS}
+                 THEN substr(labels, 1, length(labels) - 1) || ',' || ?1 || ']'
+                 ELSE lightning_append_label(labels, ?1) END
+        WHEN label IS NOT NULL THEN '[' || label || ',' || ?1 || ']'
+        ELSE '[' || ?1 || ']' END,
+    label = NULL,
     reward = CASE WHEN human THEN reward ELSE ?2 END,
     label_source = CASE WHEN human THEN label_source ELSE 'auto' END,
     review_priority = CASE WHEN human THEN review_priority ELSE ?3 END,
     labeled = 1, version = version + 1, seq = ?4
     WHERE id = ?5"""
+
+
+_UNLABELED = (None, "[]", 0, 0, review_priority(None))
+
+
+def _label_columns(episode: Episode) -> tuple[str | None, str, int, int, float]:
+    """(label_source, labels, human, corrected, review_priority) of a new row. The history is what is
+    stored, so the columns follow its effective label even when an imported document named another."""
+    if not episode.labels:
+        return _UNLABELED  # the capture path: nothing to compute
+    effective = effective_label(episode.labels)
+    assert effective is not None
+    human = effective.source == "human"
+    return (
+        effective.source,
+        _LABEL_LIST.dump_json(episode.labels).decode(),
+        1 if human else 0,
+        1 if is_correction(effective, episode.action) else 0,
+        review_priority(effective),
+    )
 
 
 def _version_of(etag: str) -> int:
@@ -235,23 +264,18 @@ class SqliteEpisodeStore(SqliteComponent):
                     e.agent_id,
                     to_micros(e.timestamp),
                     1 if e.labeled else 0,
-                    e.label.source if e.label is not None else None,
                     e.model_version,
                     e.reward,
                     first + i,
                     e.model_dump_json(exclude=_LABEL_FIELDS),
-                    e.label.model_dump_json() if e.label is not None else None,
-                    _LABEL_LIST.dump_json(e.labels).decode() if e.labels else "[]",
-                    1 if e.human_labeled else 0,
-                    1 if e.corrected else 0,
-                    review_priority(e.label),
+                    *_label_columns(e),
                 )
                 for i, e in enumerate(batch)
             ]
             cursor = conn.executemany(
-                "INSERT INTO episodes(id, agent_id, ts, labeled, label_source, model_version, reward, "
-                "seq, doc, label, labels, human, corrected, review_priority) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                "INSERT INTO episodes(id, agent_id, ts, labeled, model_version, reward, seq, doc, "
+                "label_source, labels, human, corrected, review_priority) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 rows,
             )
             return max(cursor.rowcount, 0)
@@ -309,12 +333,11 @@ class SqliteEpisodeStore(SqliteComponent):
         episode = _row_to_episode(row).with_label(label)
         assert episode.label is not None
         cursor = conn.execute(
-            "UPDATE episodes SET labels = ?, label = ?, reward = ?, labeled = 1, label_source = ?, "
+            "UPDATE episodes SET labels = ?, label = NULL, reward = ?, labeled = 1, label_source = ?, "
             "human = ?, corrected = ?, review_priority = ?, version = version + 1, seq = ? "
             "WHERE id = ? AND version = ?",
             (
                 _LABEL_LIST.dump_json(episode.labels).decode(),
-                episode.label.model_dump_json(),
                 episode.reward,
                 episode.label.source,
                 1 if episode.human_labeled else 0,

@@ -538,10 +538,12 @@ def test_history_round_trips_every_label_field(store: EpisodeStore) -> None:
         flags=("competing_intent", "unstated_arguments"),
     )
     store.save_label("e", rich)
+    store.save_label("e", judged(0.5, reason="“again” ✓"))  # appended after a history with non-ASCII text
     store.save_label("e", correction("sales_forecast", {"horizon_months": 6}))
     got = store.get("e")
     assert got.labels[0] == rich
-    assert got.labels[1].expected_arguments == {"horizon_months": 6}
+    assert got.labels[1].reason == "“again” ✓"
+    assert got.labels[2].expected_arguments == {"horizon_months": 6}
     assert [e.labels for e in store.query(EpisodeQuery(agent_id=AGENT))] == [got.labels]
 
 
