@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -594,6 +594,16 @@ class RubricEvaluator:
             tool_correct=correct,
             complete=complete,
         )
+
+    def evaluate_many(self, items: Sequence[tuple[Episode, AgentDefinition]]) -> list[Evaluation | Exception]:
+        """Inline: the rubric does no I/O, so threads would only add overhead."""
+        outcomes: list[Evaluation | Exception] = []
+        for episode, agent in items:
+            try:
+                outcomes.append(self.evaluate(episode, agent))
+            except Exception as exc:  # one bad episode is that episode's outcome
+                outcomes.append(exc)
+        return outcomes
 
     def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
         compiled = self._rubric(agent)
