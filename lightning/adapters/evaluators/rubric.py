@@ -613,7 +613,7 @@ class RubricEvaluator:
         key: tuple[Any, ...] | None = (
             episode.state.query,
             episode.action.tool,
-            tuple(episode.action.arguments.items()),
+            tuple((name, type(value), value) for name, value in episode.action.arguments.items()),
             error,
             episode.result is None,
             _present(result, compiled.result_keys) if result is not None else None,

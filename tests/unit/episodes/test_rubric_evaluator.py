@@ -401,3 +401,19 @@ def test_an_argument_check_on_an_argument_the_tool_lacks_is_refused(agent: Agent
     definition["rubric"]["rules"][0]["arguments"] = {"colour": {"extract": "choice"}}
     with pytest.raises(ValueError, match="rubric checks arguments analyze_churn does not have: colour"):
         AgentDefinition.model_validate(definition)
+
+
+def test_remembered_verdicts_tell_equal_values_of_other_types_apart(
+    rubric: RubricEvaluator, agent: AgentDefinition
+) -> None:
+    query = "What are the top 5 products by revenue?"
+    result = run_tool("top_products", {"n": 5, "metric": "revenue"})
+    as_int = make_episode(
+        query=query, tool="top_products", arguments={"n": 5, "metric": "revenue"}, result=result
+    )
+    as_float = make_episode(
+        query=query, tool="top_products", arguments={"n": 5.0, "metric": "revenue"}, result=result
+    )
+    assert rubric.evaluate(as_int, agent).score == 1.0
+    assert "invalid n=5.0" in rubric.evaluate(as_float, agent).reason
+    assert rubric.evaluate(as_int, agent).score == 1.0
