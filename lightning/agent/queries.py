@@ -40,6 +40,7 @@ QueryStyle = Literal[
     "workshop",  # one of the five queries of the workshop, verbatim
     "descriptive",  # worded like the tool's description ("Generate a sales report …")
     "paraphrase",  # worded the way people ask, without the tool's vocabulary
+    "heldout",  # hand-written, never generated (``heldout.py``): only for measuring, never for tuning
 ]
 
 

@@ -309,7 +309,7 @@ def test_label_batch_the_workshop_way(imported: Path, capsys: pytest.CaptureFixt
         "--min-score", "0.7",
     )  # fmt: skip
     assert code == 0, err
-    assert "Evaluator: task_adherence (rubric-1)\n" in out
+    assert "Evaluator: task_adherence (rubric-2)\n" in out
     assert "Episodes: 4\nLabeled: 4\nSkipped: 0\nFailed: 0\nAccepted (>= 0.70): 2\n" in out
     labeled = json.loads(
         run(capsys, "list-episodes", "--agent-id", AGENT, "--labeled-only", "--limit", "20", "--json")[1]
@@ -362,7 +362,7 @@ def test_label_batch_limit_and_rubric_evaluator(imported: Path, capsys: pytest.C
     )
     assert code == 0
     report = json.loads(out)
-    assert (report["selected"], report["labeled"], report["evaluator_version"]) == (2, 2, "rubric-1")
+    assert (report["selected"], report["labeled"], report["evaluator_version"]) == (2, 2, "rubric-2")
     assert report["min_score"] is None
     assert report["accepted"] == 2  # no threshold: every labeled episode counts
 

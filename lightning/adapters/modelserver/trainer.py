@@ -1,7 +1,7 @@
 """The CPU learner behind fine-tuned models: training-file validation, training, evaluation.
 
 Called by ``jobs.JobRunner`` (one job at a time, in a background thread) and,
-for inference, by the app's chat route through ``TunedModel.predict``.
+for inference, by the app's chat route through ``TunedModel.predict_batch``.
 
 What is learned from the examples (the first assistant tool call of each
 example is the target; the last user message before it is the input):
@@ -9,7 +9,14 @@ example is the target; the last user message before it is the input):
 - **tool selection**: TF-IDF word 1–2-grams + character 2–5-grams (scikit-learn)
   → a softmax classifier trained by minibatch SGD written here, so
   ``n_epochs``, ``batch_size`` and ``learning_rate_multiplier`` mean what they
-  say; per-step and per-epoch cross-entropy losses are the job's metrics;
+  say; per-step and per-epoch cross-entropy losses are the job's metrics.
+  It fine-tunes rather than replaces ``local-base``: at inference base's tool
+  scores for the request (under the request's own tool descriptions and system
+  prompt) are added to the learned logits, weighed by how unsure the learned
+  part is, so an untrained model is base, what was learned with confidence
+  decides, and base's choice stands where the learned part is unsure; a request
+  offering a tool never seen in training is left to base. Other tool descriptions therefore help the tuned model as they
+  help base;
 - **arguments**, per tool and argument: whether the reading rule
   (``text.extract_argument``) can be trusted for this argument, and a value
   classifier over the same features for requests that do not state the value
@@ -304,8 +311,11 @@ class Softmax:
             bias=np.zeros(len(classes), dtype=np.float32),
         )
 
-    def proba(self, x: sparse.csr_matrix) -> np.ndarray:
-        return _softmax(np.asarray(x @ self.weights, dtype=np.float64) + self.bias)
+    def proba(self, x: sparse.csr_matrix, offset: np.ndarray | None = None) -> np.ndarray:
+        logits = np.asarray(x @ self.weights, dtype=np.float64) + self.bias
+        if offset is not None:
+            logits += offset
+        return _softmax(logits)
 
     def sgd_step(self, x: sparse.csr_matrix, y: np.ndarray, lr: float) -> tuple[float, float]:
         """One minibatch update; returns the batch's loss and accuracy before the update."""
@@ -344,6 +354,66 @@ class Softmax:
                     on_step(step, loss, accuracy)
             if on_epoch is not None:
                 on_epoch(epoch)
+
+
+# --- the base model's prior ---------------------------------------------------------------------
+
+PRIOR_WEIGHT = 3.0
+"""How much ``local-base``'s tool choice weighs in the tuned model where the learned part is unsure
+(the logit of base's best tool): enough to decide there, little against what was learned for sure."""
+
+_BASE = ZeroShotModel()
+_TIE_BREAK = 1e-3  # a sliver of logit per position in the tool list
+
+
+def base_prior(
+    queries: list[str], classes: list[str], tools: list[ToolDef], system_prompt: str, weight: float
+) -> np.ndarray:
+    """``local-base``'s tool scores as logits over ``classes`` (rows: queries), each row scaled so
+    base's best tool gets ``weight``; tools not offered and requests sharing no word get 0.
+
+    Ties go the way base breaks them, to the tool listed first in the request.
+    """
+    prior = np.zeros((len(queries), len(classes)), dtype=np.float64)
+    if not tools or weight == 0:
+        return prior
+    column = {name: index for index, name in enumerate(classes)}
+    order = {tool.name: position for position, tool in enumerate(tools)}
+    for row, query in enumerate(queries):
+        scores = _BASE.scores(query, tools, system_prompt)
+        best = max(scores.values(), default=0.0)
+        if best <= 0:
+            continue
+        for name, score in scores.items():
+            if name in column:
+                prior[row, column[name]] = weight * (score / best - _TIE_BREAK * order[name])
+    return prior
+
+
+def with_base(
+    selector: Softmax, x: sparse.csr_matrix, prior: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Tool probabilities of the tuned model: the learned logits plus base's, base's weighed by how
+    unsure the learned part is (full weight when it favours no tool, little when it is sure).
+
+    ``mask`` (the tools the request allows) decides which tools the uncertainty is measured over.
+    """
+    learned = selector.proba(x)
+    if mask is not None:
+        learned = learned[:, mask]
+        learned /= learned.sum(axis=1, keepdims=True)
+    choices = learned.shape[1]
+    unsure = (1.0 - learned.max(axis=1)) / (1.0 - 1.0 / choices) if choices > 1 else np.zeros(len(learned))
+    return selector.proba(x, prior * np.clip(unsure, 0.0, 1.0)[:, None])
+
+
+def _example_prior(examples: list[Example], classes: list[str], weight: float) -> np.ndarray:
+    """The base prior of each example under its own tools and system prompt."""
+    rows = [
+        base_prior([example.query], classes, list(example.tools), example.system_prompt, weight)[0]
+        for example in examples
+    ]
+    return np.vstack(rows) if rows else np.zeros((0, len(classes)), dtype=np.float64)
 
 
 # --- argument models --------------------------------------------------------------------------------
@@ -413,7 +483,15 @@ def _train_argument_model(
 
 @dataclass
 class TunedModel:
-    """A fine-tuned model: featurizer, tool selector (+ per-epoch checkpoints), argument models."""
+    """A fine-tuned model: featurizer, tool selector (+ per-epoch checkpoints), argument models.
+
+    It answers on top of ``local-base``: a tool's logit is what the selector learned plus base's
+    score for it (``base_prior``, under the request's own tool descriptions and system prompt),
+    weighed by how unsure the learned part is (``with_base``). Where the learned part is sure
+    (requests like the examples), it decides; where it is unsure (a phrasing unlike any example),
+    base's choice stands; untrained, it is base. A request offering a tool never seen in training
+    is left to base entirely.
+    """
 
     base_model: str
     featurizer: Featurizer
@@ -421,13 +499,20 @@ class TunedModel:
     tools: dict[str, ToolDef]
     arguments: dict[str, dict[str, ArgumentModel]]
     checkpoints: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    prior_weight: float = 0.0  # 0: a model trained before the base prior existed
 
     def at_checkpoint(self, step: int | None) -> TunedModel:
         if step is None or step not in self.checkpoints:
             return self
         weights, bias = self.checkpoints[step]
         selector = Softmax(classes=self.selector.classes, weights=weights, bias=bias)
-        return TunedModel(self.base_model, self.featurizer, selector, self.tools, self.arguments, {})
+        return TunedModel(
+            self.base_model, self.featurizer, selector, self.tools, self.arguments, {}, self._prior_weight
+        )
+
+    @property
+    def _prior_weight(self) -> float:
+        return getattr(self, "prior_weight", 0.0)  # models pickled before the field existed
 
     def predict_batch(
         self,
@@ -436,11 +521,16 @@ class TunedModel:
         allowed: list[str] | None = None,
         forced: str | None = None,
         request_tools: dict[str, ToolDef] | None = None,
+        system_prompt: str | None = None,
     ) -> list[Prediction | None]:
-        """Predictions per query; None where none of the allowed tools was learned (caller falls back)."""
+        """Predictions per query; None where base should answer instead (the caller falls back):
+        the request offers a tool never seen in training, or none of the allowed tools was learned."""
         if not queries:
             return []
-        x = self.featurizer.transform(queries)
+        if allowed is None and request_tools:
+            allowed = list(request_tools)
+        if allowed is not None and any(name not in self.tools for name in allowed):
+            return [None] * len(queries)
         classes = self.selector.classes
         mask = np.ones(len(classes), dtype=bool)
         if forced is not None:
@@ -449,7 +539,12 @@ class TunedModel:
             mask = np.array([name in allowed for name in classes])
         if not mask.any():
             return [None] * len(queries)
-        probs = self.selector.proba(x)
+        x = self.featurizer.transform(queries)
+        prior_tools = (
+            list(request_tools.values()) if request_tools else [self.tools[name] for name in classes]
+        )
+        prior = base_prior(queries, classes, prior_tools, system_prompt or "", self._prior_weight)
+        probs = with_base(self.selector, x, prior, mask)
         probs[:, ~mask] = -1.0
         chosen = probs.argmax(axis=1)
         results: list[Prediction | None] = []
@@ -608,6 +703,10 @@ def train(
     y = np.array([index_of[example.tool] for example in training])
     x_valid = featurizer.transform([example.query for example in validation]) if validation else None
     y_valid = np.array([index_of.get(example.tool, -1) for example in validation]) if validation else None
+    # The served model adds local-base's scores to what is learned here: the epoch metrics are the
+    # served model's (the selector itself learns from the examples alone).
+    prior = _example_prior(training, classes, PRIOR_WEIGHT)
+    prior_valid = _example_prior(validation, classes, PRIOR_WEIGHT) if validation else None
 
     selector = Softmax.zeros(classes, x.shape[1])
     steps_per_epoch = math.ceil(len(training) / config.batch_size)
@@ -622,13 +721,13 @@ def train(
         steps.append(StepMetric(step=step, train_loss=loss, train_accuracy=accuracy))
 
     def end_epoch(epoch: int) -> None:
-        probs = selector.proba(x)
+        probs = with_base(selector, x, prior)
         train_loss = _cross_entropy(probs, y)
         train_accuracy = float((probs.argmax(axis=1) == y).mean())
         valid_loss = valid_accuracy = None
-        if x_valid is not None and y_valid is not None:
+        if x_valid is not None and y_valid is not None and prior_valid is not None:
             known = y_valid >= 0
-            valid_probs = selector.proba(x_valid)
+            valid_probs = with_base(selector, x_valid, prior_valid)
             valid_accuracy = float((valid_probs.argmax(axis=1) == y_valid).mean())
             # Validation examples calling a tool never seen in training count as certain misses.
             valid_loss = float(
@@ -674,6 +773,7 @@ def train(
         tools=tools,
         arguments=argument_models,
         checkpoints=checkpoints,
+        prior_weight=PRIOR_WEIGHT,
     )
     held_out, split = (validation, "validation") if validation else (training, "train")
     evaluation = evaluate(model, held_out, split=split)
@@ -689,10 +789,31 @@ def train(
 
 
 def evaluate(model: TunedModel, examples: list[Example], *, split: str) -> Evaluation:
-    """Tool-selection accuracy and argument exact match (right tool and identical arguments)."""
+    """Tool-selection accuracy and argument exact match (right tool and identical arguments).
+
+    Both models see each example as it was written: its tools (the learned ones when it has none)
+    and its system prompt.
+    """
     base = ZeroShotModel()
     base_tool = base_args = tuned_tool = tuned_args = 0
-    tuned = model.predict_batch([example.query for example in examples], allowed=None, request_tools=None)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, example in enumerate(examples):
+        signature = (
+            example.system_prompt,
+            json.dumps([tool.__dict__ for tool in example.tools], sort_keys=True),
+        )
+        groups.setdefault(signature, []).append(index)
+    tuned: list[Prediction | None] = [None] * len(examples)
+    for rows in groups.values():
+        first = examples[rows[0]]
+        request_tools = {tool.name: tool for tool in first.tools} or None
+        predicted = model.predict_batch(
+            [examples[row].query for row in rows],
+            request_tools=request_tools,
+            system_prompt=first.system_prompt,
+        )
+        for row, prediction in zip(rows, predicted, strict=True):
+            tuned[row] = prediction
     for example, tuned_prediction in zip(examples, tuned, strict=True):
         tools = list(example.tools) or list(model.tools.values())
         schema = next((tool for tool in tools if tool.name == example.tool), None)
@@ -700,7 +821,9 @@ def evaluate(model: TunedModel, examples: list[Example], *, split: str) -> Evalu
         if base_prediction.tool == example.tool:
             base_tool += 1
             base_args += arguments_equal(schema, base_prediction.arguments, example.arguments)
-        if tuned_prediction is not None and tuned_prediction.tool == example.tool:
+        if tuned_prediction is None:  # a tool it never saw: the server answers with the base model
+            tuned_prediction = base_prediction
+        if tuned_prediction.tool == example.tool:
             tuned_tool += 1
             tuned_args += arguments_equal(schema, tuned_prediction.arguments, example.arguments)
     count = max(len(examples), 1)

@@ -72,22 +72,61 @@ def fill_arguments(tool: ToolDef, query: str) -> dict[str, Any]:
     return arguments
 
 
+_Index = tuple[dict[str, Counter[str]], dict[str, float]]
+_INDEX_CACHE_SIZE = 256
+
+
+def _signature(tools: list[ToolDef], system_prompt: str) -> tuple[Any, ...]:
+    """What a tool index depends on: names, descriptions, parameter descriptions and the prompt."""
+    return (
+        system_prompt,
+        tuple(
+            (
+                tool.name,
+                tool.description,
+                tuple(str(spec.get("description", "")) for spec in tool.properties.values()),
+            )
+            for tool in tools
+        ),
+    )
+
+
 class ZeroShotModel:
-    """The base model; stateless."""
+    """The base model; stateless (it only remembers the word index of tool sets it has seen)."""
 
     name = BASE_MODEL
 
-    def rank(self, query: str, tools: list[ToolDef], system_prompt: str = "") -> list[tuple[float, ToolDef]]:
-        documents = {tool.name: Counter(_tool_document(tool, system_prompt)) for tool in tools}
-        df: Counter[str] = Counter()
-        for document in documents.values():
-            df.update(set(document))
-        idf = {word: math.log(1 + len(tools) / count) for word, count in df.items()}
+    def __init__(self) -> None:
+        self._indexes: dict[tuple[Any, ...], _Index] = {}
+
+    def _index(self, tools: list[ToolDef], system_prompt: str) -> _Index:
+        """Each tool's words and every word's IDF over the tools: the same for every query of a request."""
+        key = _signature(tools, system_prompt)
+        found = self._indexes.get(key)
+        if found is None:
+            documents = {tool.name: Counter(_tool_document(tool, system_prompt)) for tool in tools}
+            df: Counter[str] = Counter()
+            for document in documents.values():
+                df.update(set(document))
+            idf = {word: math.log(1 + len(tools) / count) for word, count in df.items()}
+            if len(self._indexes) >= _INDEX_CACHE_SIZE:
+                self._indexes.clear()
+            found = self._indexes[key] = (documents, idf)
+        return found
+
+    def scores(self, query: str, tools: list[ToolDef], system_prompt: str = "") -> dict[str, float]:
+        """How well each tool's words match the request (summed IDF of shared words; 0: none shared)."""
+        documents, idf = self._index(tools, system_prompt)
         query_words = set(content_words(query))
-        scored = [
-            (sum(idf[word] for word in query_words if word in documents[tool.name]), tool) for tool in tools
-        ]
-        return sorted(scored, key=lambda item: -item[0])
+        # fsum: the same total whatever order the set yields its words in (no process-dependent ties).
+        return {
+            tool.name: math.fsum(idf[word] for word in query_words if word in documents[tool.name])
+            for tool in tools
+        }
+
+    def rank(self, query: str, tools: list[ToolDef], system_prompt: str = "") -> list[tuple[float, ToolDef]]:
+        scores = self.scores(query, tools, system_prompt)
+        return sorted(((scores[tool.name], tool) for tool in tools), key=lambda item: -item[0])
 
     def predict(
         self,

@@ -262,12 +262,12 @@ def test_label_batch_with_the_judge_skips_only_the_bad_episode(
 def test_the_container_picks_the_judge_when_configured(
     monkeypatch: pytest.MonkeyPatch, server: JudgeServer
 ) -> None:
-    assert Container(get_settings()).evaluator("task_adherence").version == "rubric-1"
+    assert Container(get_settings()).evaluator("task_adherence").version == "rubric-2"
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.endpoint)
     monkeypatch.setenv("AZURE_OPENAI_JUDGE_DEPLOYMENT", DEPLOYMENT)
     container = Container(get_settings())
     assert isinstance(container.evaluator("task_adherence"), TaskAdherenceJudge)
-    assert container.evaluator("rubric").version == "rubric-1"
+    assert container.evaluator("rubric").version == "rubric-2"
 
 
 @pytest.mark.parametrize(
