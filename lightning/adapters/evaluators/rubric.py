@@ -583,7 +583,13 @@ class RubricEvaluator:
         return compiled
 
     def _verdict(
-        self, score: float, reason: str, expected: str | None, correct: bool | None, complete: bool | None
+        self,
+        score: float,
+        reason: str,
+        expected: str | None,
+        correct: bool | None,
+        complete: bool | None,
+        flags: tuple[str, ...] = (),
     ) -> Evaluation:
         return Evaluation(
             score=round(min(max(score, 0.0), 1.0), 3),
@@ -593,6 +599,7 @@ class RubricEvaluator:
             expected_tool=expected,
             tool_correct=correct,
             complete=complete,
+            flags=flags,
         )
 
     def evaluate_many(self, items: Sequence[tuple[Episode, AgentDefinition]]) -> list[Evaluation | Exception]:
@@ -623,12 +630,23 @@ class RubricEvaluator:
         except TypeError:  # an unhashable argument value (a list): score it afresh
             verdict = key = None
         if verdict is None:
-            verdict = self._score(compiled, episode, agent, result, error)
+            verdict = self._flagged(compiled, episode, self._score(compiled, episode, agent, result, error))
             if key is not None:
                 if len(compiled.verdicts) >= _CACHE_SIZE:
                     compiled.verdicts.clear()
                 compiled.verdicts[key] = verdict
         return verdict
+
+    @staticmethod
+    def _flagged(compiled: _CompiledRubric, episode: Episode, verdict: Evaluation) -> Evaluation:
+        """The verdict with what a reviewer should know about it (the review queue reads these)."""
+        analysis = compiled.lookup(episode.state.query)
+        flags: list[str] = []
+        if verdict.expected_tool is None and episode.action.tool:
+            flags.append("no_intent")  # the score is a guess: nothing said which tool fits
+        if sum(1 for fit in analysis.fits.values() if fit) > 1:
+            flags.append("competing_intent")  # several tools fit the request's words
+        return verdict.model_copy(update={"flags": (*verdict.flags, *flags)}) if flags else verdict
 
     def _score(
         self,
@@ -766,6 +784,7 @@ class RubricEvaluator:
                 expected,
                 True,
                 False,
+                ("argument_disagrees",),
             )
         if complete:
             padded = f" {analysis.normalized} "
@@ -782,6 +801,7 @@ class RubricEvaluator:
                     expected,
                     True,
                     True,
+                    ("unstated_arguments",),
                 )
             return self._verdict(
                 1.0, f"excellent: correct tool {chosen}, complete arguments and result", expected, True, True

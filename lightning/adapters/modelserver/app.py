@@ -593,6 +593,7 @@ def _answer(
             allowed=[tool.name for tool in usable],
             forced=forced,
             request_tools={tool.name: tool for tool in usable},
+            system_prompt=system_prompt,  # base's prior is computed under the request's own prompt
         )[0]
         if predicted is not None:
             return predicted

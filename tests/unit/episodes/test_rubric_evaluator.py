@@ -417,3 +417,26 @@ def test_remembered_verdicts_tell_equal_values_of_other_types_apart(
     assert rubric.evaluate(as_int, agent).score == 1.0
     assert "invalid n=5.0" in rubric.evaluate(as_float, agent).reason
     assert rubric.evaluate(as_int, agent).score == 1.0
+
+
+def test_verdicts_carry_the_flags_a_reviewer_needs() -> None:
+    from lightning.adapters.evaluators.rubric import RubricEvaluator
+    from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
+    from tests.fakes.episodes import make_episode
+
+    agent = YamlAgentRegistry().get("autonomous-agent")
+    rubric = RubricEvaluator()
+    unverified = rubric.evaluate(make_episode(query="Tell me something interesting"), agent)
+    assert "no_intent" in unverified.flags
+    wrong_horizon = rubric.evaluate(
+        make_episode(
+            query="Forecast sales for the next 6 months",
+            tool="sales_forecast",
+            arguments={"horizon_months": 2},
+        ),
+        agent,
+    )
+    assert "argument_disagrees" in wrong_horizon.flags
+    clean = rubric.evaluate(make_episode(response="Churn in Q4 2025 was 12%."), agent)
+    assert "no_intent" not in clean.flags
+    assert "argument_disagrees" not in clean.flags
