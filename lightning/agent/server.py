@@ -157,7 +157,7 @@ def _as_json_request(scope: Scope) -> Scope:
     """The body is JSON-RPC whatever the labels say, and the answer is JSON.
 
     ``curl -d`` and ``Invoke-RestMethod`` without ``-ContentType`` label the body as a form, and
-    ``Invoke-RestMethod`` sends no ``Accept`` header at all: the SDK would refuse both (400 / 406).
+    ``Invoke-RestMethod`` sends no ``Accept`` header at all: the SDK would refuse both (415 / 406).
     """
     original = scope.get("headers", [])
     accept = next((v for k, v in original if k == b"accept"), None)
