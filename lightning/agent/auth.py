@@ -5,7 +5,7 @@ rotation). ``ApiKeyGuard`` wraps the agent's ASGI app (``lightning.agent.server.
 to the guarded path needs one of the keys in the ``api-key`` header — what an Azure API Management
 policy injects — or as ``Authorization: Bearer <key>``. Anything else gets HTTP 401 with a JSON-RPC
 error object; other paths (``/healthz``, ``/readyz``) stay open for probes. ``simulate-traffic`` sends
-the first key. Standard library only, so the traffic client does not load the server's dependencies.
+the first key; ``listen_address`` is where ``serve-agent`` listens without one. Standard library only, so the traffic client does not load the server's dependencies.
 """
 
 from __future__ import annotations
@@ -33,6 +33,28 @@ def agent_api_keys(settings: Settings) -> tuple[str, ...]:
         if secret is not None:
             keys.extend(part.strip() for part in secret.get_secret_value().split(","))
     return tuple(dict.fromkeys(key for key in keys if key))
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def listen_address(host: str | None, *, keyed: bool) -> tuple[str, str]:
+    """Where ``serve-agent`` listens (loopback unless ``--host`` says otherwise), and the line it prints
+    about who may call ``POST /message`` there."""
+    bind = host or "127.0.0.1"
+    if keyed:
+        return bind, "POST /message needs the API key (api-key header or Authorization: Bearer)"
+    if host is None:
+        return bind, (
+            "no AGENT_API_KEY set, so POST /message is open and the agent listens on loopback only "
+            "(--host 0.0.0.0 listens on every interface)"
+        )
+    if bind in LOOPBACK:
+        return bind, "no AGENT_API_KEY set: POST /message is open to this machine"
+    return (
+        bind,
+        f"warning: no AGENT_API_KEY set, so POST /message on {bind} is open to anyone who can reach it",
+    )
 
 
 def presented_key(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:

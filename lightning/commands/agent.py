@@ -41,23 +41,11 @@ def register(app: typer.Typer) -> None:
         """
         if not 0 < port < 65536:
             raise InvalidInput(f"--port must be between 1 and 65535, got {port}", field="port")
-        from lightning.agent.auth import agent_api_keys
+        from lightning.agent.auth import agent_api_keys, listen_address
         from lightning.agent.runtime import serve
 
         settings = get_settings()
-        keyed = bool(agent_api_keys(settings))
-        bind = host or "127.0.0.1"
-        if keyed:
-            access = "POST /message needs the API key (api-key header or Authorization: Bearer)"
-        elif host is None:
-            access = (
-                "no AGENT_API_KEY set, so POST /message is open and the agent listens on loopback only "
-                "(--host 0.0.0.0 listens on every interface)"
-            )
-        elif bind in ("127.0.0.1", "localhost", "::1"):
-            access = "no AGENT_API_KEY set: POST /message is open to this machine"
-        else:
-            access = f"warning: no AGENT_API_KEY set, so POST /message on {bind} is open to anyone who can reach it"
+        bind, access = listen_address(host, keyed=bool(agent_api_keys(settings)))
 
         def announce(url: str, agent: object) -> None:
             from lightning.agent.core import AnalyticsAgent

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from lightning.agent.auth import ApiKeyGuard, agent_api_keys, presented_key
+from lightning.agent.auth import ApiKeyGuard, agent_api_keys, listen_address, presented_key
 from lightning.config import Settings
 
 
@@ -92,3 +92,21 @@ def test_the_guard_covers_its_path_only() -> None:
     assert client.post("/message", headers={"api-key": "k"}).text == "inner"
     assert client.get("/healthz").text == "inner"
     assert client.get("/anything-else").text == "inner"
+
+
+@pytest.mark.parametrize(
+    ("host", "keyed", "bind", "says"),
+    [
+        (None, False, "127.0.0.1", "listens on loopback only"),
+        (None, True, "127.0.0.1", "needs the API key"),
+        ("127.0.0.1", False, "127.0.0.1", "open to this machine"),
+        ("0.0.0.0", False, "0.0.0.0", "warning: no AGENT_API_KEY set, so POST /message on 0.0.0.0 is open"),
+        ("0.0.0.0", True, "0.0.0.0", "needs the API key"),
+    ],
+)
+def test_serve_agent_keeps_to_loopback_without_a_host_and_says_who_may_call(
+    host: str | None, keyed: bool, bind: str, says: str
+) -> None:
+    address, note = listen_address(host, keyed=keyed)
+    assert address == bind
+    assert says in note
