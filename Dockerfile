@@ -1,7 +1,8 @@
 # The reference MCP analytics agent (autonomous-agent / approval-agent) as a container image.
 #   docker build -t lightning-agent:0.1.0 .
 #   docker run --rm -p 8080:8080 -e AZURE_OPENAI_ENDPOINT=... lightning-agent:0.1.0
-# Serves POST /message (MCP JSON-RPC) and GET /healthz, /readyz on 8080 as a non-root user.
+# Serves POST /message (MCP JSON-RPC) and GET /healthz, /readyz on 8080 as a non-root user (uid 10001).
+# Set AGENT_API_KEY (-e AGENT_API_KEY=...) so POST /message needs the key: the command listens on 0.0.0.0.
 # The agent id and model come from args/env (see infra/k8s/); nothing is baked in.
 
 FROM python:3.11-slim AS build
@@ -30,3 +31,7 @@ EXPOSE 8080
 ENTRYPOINT ["lightning-loop"]
 CMD ["serve-agent", "--agent-id", "autonomous-agent", "--host", "0.0.0.0", "--port", "8080", \
      "--no-follow-registry", "--no-start-model-server"]
+# Liveness for `docker run` (Kubernetes uses the probes in infra/k8s/ instead). The slim image has no
+# curl: Python's standard library asks /healthz, which needs no API key. Assumes the default port 8080.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=3)"]

@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     capture_flush_seconds: float = Field(default=0.5, gt=0)
     capture_max_result_chars: int = Field(default=8000, ge=100)
     applicationinsights_connection_string: SecretStr | None = None
+    agent_api_key: SecretStr | None = Field(
+        default=None, description="POST /message needs it (api-key header or Authorization: Bearer)."
+    )
+    agent_api_keys: SecretStr | None = Field(
+        default=None, description="More accepted keys, comma-separated (rotation)."
+    )
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

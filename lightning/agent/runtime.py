@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from lightning.adapters.net import bind_listening_socket
+from lightning.agent.auth import agent_api_keys
 from lightning.agent.core import AnalyticsAgent
 from lightning.agent.models import ModelSelector
 from lightning.agent.telemetry import configure_telemetry
@@ -113,7 +114,7 @@ def serve(
         model_server = ensure_model_server(settings) if start_model_server else None
         configure_telemetry(settings, service_name=agent_id)
         agent = build_agent(settings, agent_id=agent_id, follow_registry=follow_registry)
-        app = create_app(agent, host=host)
+        app = create_app(agent, host=host, api_keys=agent_api_keys(settings))
         config = uvicorn.Config(
             app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5
         )

@@ -2,11 +2,15 @@
 
 ``create_app(agent)`` returns a Starlette app:
 
-- ``POST /message`` — MCP streamable HTTP, stateless, JSON responses, so the workshop's body works
-  as-is (no ``initialize`` first, no ``Accept`` header). Tools: ``analyze_query {query, context?}``
-  and the five analytics tools directly. A failed call is a tool result with ``isError: true``;
-  malformed JSON-RPC gets a JSON-RPC error object (HTTP 400), never a 500.
-- ``GET /healthz`` — liveness: the process serves (and says which model it would use).
+- ``POST /message`` — MCP streamable HTTP, stateless, JSON responses, so the workshop's PowerShell
+  request works as-is: no ``initialize`` first, no (or an empty, or ``*/*``) ``Accept`` header, any
+  ``Content-Type`` (``Invoke-RestMethod`` without ``-ContentType`` labels the body as a form). Tools:
+  ``analyze_query {query, context?}`` and the five analytics tools directly. A failed call is a tool
+  result with ``isError: true``; malformed JSON-RPC gets a JSON-RPC error object (HTTP 400), never a 500.
+  With API keys (``AGENT_API_KEY`` / ``AGENT_API_KEYS``) it needs one in the ``api-key`` header (what
+  Azure API Management injects) or as ``Authorization: Bearer <key>``; otherwise HTTP 401 with a
+  JSON-RPC error.
+- ``GET /healthz`` — liveness: the process serves (and says which model it would use). Never needs a key.
 - ``GET /readyz`` — readiness: the capture writer (when on) is alive.
 - anything else — a JSON 404/405.
 
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
@@ -28,11 +32,13 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 
+from lightning.agent.auth import ApiKeyGuard
 from lightning.agent.core import AnalyticsAgent
 from lightning.domain.errors import LightningError
 
@@ -139,11 +145,28 @@ def _jsonrpc_error(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}, status)
 
 
+def _accepts_anything(value: bytes | None) -> bool:
+    """No ``Accept`` header, an empty one, or only ``*/*``: the client takes whatever it is given."""
+    if value is None:
+        return True
+    types = [part.split(b";")[0].strip() for part in value.split(b",")]
+    return all(t in (b"", b"*/*") for t in types)
+
+
 def _as_json_request(scope: Scope) -> Scope:
-    """``curl -d`` sends form content-type and the SDK would refuse it: the body is JSON-RPC whatever the label."""
-    headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
+    """The body is JSON-RPC whatever the labels say, and the answer is JSON.
+
+    ``curl -d`` and ``Invoke-RestMethod`` without ``-ContentType`` label the body as a form, and
+    ``Invoke-RestMethod`` sends no ``Accept`` header at all: the SDK would refuse both (415 / 406).
+    """
+    original = scope.get("headers", [])
+    accept = next((v for k, v in original if k == b"accept"), None)
+    drop = {b"content-type", b"accept"} if _accepts_anything(accept) else {b"content-type"}
+    headers = [(k, v) for k, v in original if k not in drop]
     if scope.get("method") == "POST":
         headers.append((b"content-type", b"application/json"))
+    if b"accept" in drop:
+        headers.append((b"accept", b"application/json"))
     return {**scope, "headers": headers}
 
 
@@ -191,8 +214,13 @@ def create_app(
     host: str = "0.0.0.0",
     expose_tools: bool = True,
     close_agent_on_shutdown: bool = True,
+    api_keys: Sequence[str] = (),
 ) -> Starlette:
-    """The ASGI app. ``host`` is the bind address: on loopback the SDK's DNS-rebinding guard is on."""
+    """The ASGI app. ``host`` is the bind address: on loopback the SDK's DNS-rebinding guard is on.
+
+    With ``api_keys``, ``/message`` answers only requests that carry one of them (``ApiKeyGuard``).
+    """
+    keys = [key for key in api_keys if key]
     server = build_mcp_server(agent, expose_tools=expose_tools)
     security = None
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -264,4 +292,5 @@ def create_app(
         ],
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
+        middleware=[Middleware(ApiKeyGuard, keys=keys, path=MESSAGE_PATH)] if keys else [],
     )

@@ -230,15 +230,17 @@ def simulate(
     delay: float = 0.0,
     context: dict[str, Any] | None = None,
     on_result: Callable[[TrafficResult], None] | None = None,
+    api_key: str | None = None,
 ) -> tuple[TrafficSummary, list[TrafficResult]]:
-    """Send every request (``concurrency`` at a time) and summarize."""
+    """Send every request (``concurrency`` at a time) and summarize; ``api_key`` goes in ``api-key``."""
     if concurrency < 1:
         raise InvalidInput(f"--concurrency must be at least 1, got {concurrency}", field="concurrency")
     url = message_url(agent_url)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     results: list[TrafficResult] = []
     started = time.perf_counter()
-    with httpx.Client(timeout=timeout, limits=limits) as client:
+    headers = {"api-key": api_key} if api_key else None
+    with httpx.Client(timeout=timeout, limits=limits, headers=headers) as client:
 
         def task(request: TrafficRequest) -> TrafficResult:
             result = send_one(client, url, request, context)

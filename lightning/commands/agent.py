@@ -17,8 +17,10 @@ def register(app: typer.Typer) -> None:
     @app.command("serve-agent")
     def serve_agent(
         agent_id: str = typer.Option("autonomous-agent", "--agent-id", help="Registered agent to serve."),
-        host: str = typer.Option(
-            "127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 in a container)."
+        host: str | None = typer.Option(
+            None,
+            "--host",
+            help="Interface to listen on (0.0.0.0 in a container). Default: loopback (127.0.0.1).",
         ),
         port: int = typer.Option(8080, "--port", help="Port to listen on."),
         follow_registry: bool = typer.Option(
@@ -32,10 +34,18 @@ def register(app: typer.Typer) -> None:
             help="With LIGHTNING_TRAINER=local, start the local model server if none answers.",
         ),
     ) -> None:
-        """Serve the analytics agent at POST /message (MCP JSON-RPC) with /healthz; Ctrl+C stops it."""
+        """Serve the analytics agent at POST /message (MCP JSON-RPC) with /healthz; Ctrl+C stops it.
+
+        With AGENT_API_KEY (or AGENT_API_KEYS) set, POST /message needs the key (api-key header or
+        Authorization: Bearer). Without one it is open, so it listens on loopback unless --host says otherwise.
+        """
         if not 0 < port < 65536:
             raise InvalidInput(f"--port must be between 1 and 65535, got {port}", field="port")
+        from lightning.agent.auth import agent_api_keys, listen_address
         from lightning.agent.runtime import serve
+
+        settings = get_settings()
+        bind, access = listen_address(host, keyed=bool(agent_api_keys(settings)))
 
         def announce(url: str, agent: object) -> None:
             from lightning.agent.core import AnalyticsAgent
@@ -45,13 +55,13 @@ def register(app: typer.Typer) -> None:
             capture = "on" if agent.capture.enabled else "off (ENABLE_EPISODE_CAPTURE=true turns it on)"
             sys.stderr.write(
                 f"Agent {agent.agent_id} on {url}/message (model: {model} [{source}], capture: {capture}); "
-                "Ctrl+C stops it\n"
+                f"Ctrl+C stops it\n{access}\n"
             )
 
         serve(
-            get_settings(),
+            settings,
             agent_id=agent_id,
-            host=host,
+            host=bind,
             port=port,
             follow_registry=follow_registry,
             start_model_server=start_model_server,
@@ -84,7 +94,11 @@ def register(app: typer.Typer) -> None:
             False, "--show", help="Print each query and answer, as the workshop's loop does."
         ),
     ) -> None:
-        """Send the workshop's JSON-RPC requests to an agent and summarize the answers."""
+        """Send the workshop's JSON-RPC requests to an agent and summarize the answers.
+
+        With AGENT_API_KEY (or AGENT_API_KEYS) set, the first key is sent in the api-key header.
+        """
+        from lightning.agent.auth import agent_api_keys
         from lightning.agent.traffic import choose_requests, simulate
 
         if delay < 0 or timeout <= 0:
@@ -100,6 +114,7 @@ def register(app: typer.Typer) -> None:
                 delay=delay,
                 context={"user": user} if user else None,
                 on_result=lambda _: bar.advance(task),
+                api_key=next(iter(agent_api_keys(get_settings())), None),
             )
         if show:
             for result in results:

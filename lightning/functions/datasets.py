@@ -3,8 +3,10 @@
 
 For each agent with enough new good episodes since its last dataset (``DATASET_MIN_EPISODES``,
 ``DATASET_MIN_REWARD``, ``DATASET_MIN_HOURS_BETWEEN``) it builds a dataset and sends ``StartFineTune`` to
-``fine-tune-jobs``. Errors raise so the host's retry policy runs the tick again (the step is idempotent:
-a committed dataset is not rebuilt, the start message is de-duplicated by its id).
+``fine-tune-jobs``. Errors raise so the function-level retry policy below runs the tick again (the step
+is idempotent: a committed dataset is not rebuilt, the start message is de-duplicated by its id). Timer
+retries are function-level only, and best effort: they are not resumed on another instance
+(docs/functions.md, Retries).
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 @bp.timer_trigger(
     arg_name="timer", schedule="%DATASET_TIMER_SCHEDULE%", run_on_startup=False, use_monitor=True
+)
+@bp.retry(
+    strategy="exponential_backoff",
+    max_retry_count="3",
+    minimum_interval="00:00:30",
+    maximum_interval="00:05:00",
 )
 def build_datasets(timer: func.TimerRequest) -> None:
     from lightning.services.datasets import build_datasets_when_ready

@@ -7,7 +7,9 @@ into ``Episode``s (keeping ``_etag`` as the etag, so a label written after the f
 overwritten) and calls ``label_new_episodes``, which skips labeled episodes — so this function's own
 writes, which come back through the feed, end there — and records a failing episode without stopping
 the batch. A document that is not an episode is logged and skipped. Store/provider outages raise, so
-the host's retry policy (host.json) delivers the batch again.
+the function-level retry policy below delivers the batch again: without one, the Cosmos DB trigger does
+not retry a batch whose execution raised (docs/functions.md, Retries). Episodes still unlabeled after the
+last retry are picked up by ``label-batch``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
     container_name="rl_episodes",
     lease_container_name="leases",
     create_lease_container_if_not_exists=False,
+)
+@bp.retry(
+    strategy="exponential_backoff",
+    max_retry_count="5",
+    minimum_interval="00:00:10",
+    maximum_interval="00:05:00",
 )
 def label_changed_episodes(documents: func.DocumentList) -> None:
     from lightning.domain.episode import Episode

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lightning.agent.auth import agent_api_keys
 from lightning.agent.core import AnalyticsAgent
 from lightning.agent.runtime import bind_socket, build_agent
 from lightning.agent.server import create_app
@@ -38,7 +39,8 @@ def run_agent(agent: AnalyticsAgent, settings: Settings) -> RunningAgent:
 
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(agent, host="127.0.0.1"), log_level="warning", lifespan="on")
+    app = create_app(agent, host="127.0.0.1", api_keys=agent_api_keys(settings))
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="agent")
     thread.start()
