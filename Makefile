@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
+# The scanners live in their own virtualenv: see requirements-scan.txt for why.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install demo test lint unit bench clean
@@ -13,6 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
+
+$(SCAN_STAMP): requirements-scan.txt
+	test -x $(SCAN_VENV)/bin/python || $(PY) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install -q -r requirements-scan.txt
+	touch $(SCAN_STAMP)
 
 # Local emulators for the integration tests (Azurite, the Cosmos DB REST emulator).
 $(NODE_STAMP): package.json
@@ -27,16 +35,16 @@ demo: $(STAMP)
 # Infrastructure files checkov scans (one run: its start-up dominates the time).
 CHECKOV_FILES := Dockerfile $(wildcard infra/bicep/*.bicep infra/bicep/modules/*.bicep infra/k8s/*.yaml)
 
-lint: $(STAMP)
+lint: $(STAMP) $(SCAN_STAMP)
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --check --no-cache .
 	$(BIN)/mypy lightning function_app.py  # strict on domain/ports/services (pyproject overrides)
 	$(BIN)/lint-imports
 	# Offline: --skip-download never contacts the policy server; skips and their reasons in .checkov.yaml.
-	$(BIN)/checkov --config-file .checkov.yaml --skip-download --framework bicep kubernetes dockerfile \
+	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml --skip-download --framework bicep kubernetes dockerfile \
 		$(addprefix -f ,$(CHECKOV_FILES))
 	# Exits non-zero only on a failed check; its warnings and their false positives: docs/functions.md.
-	$(BIN)/azure-functions-doctor doctor --path . --profile full
+	$(SCAN_VENV)/bin/azure-functions-doctor doctor --path . --profile full
 
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/python -m pytest

@@ -114,6 +114,21 @@ resource modelsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/con
   }
 }
 
+// The agents' golden sets (known-right answers): the gate's and evaluate --golden's ground truth.
+resource goldenContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'golden'
+  properties: {
+    resource: {
+      id: 'golden'
+      partitionKey: {
+        paths: ['/agent_id']
+        kind: 'Hash'
+      }
+    }
+  }
+}
+
 // The change-feed trigger's leases: the host cannot create this container with an identity.
 resource leasesContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
   parent: database

@@ -107,6 +107,7 @@ COSMOS_CONTAINERS = {
     "rl_datasets": ["/agent_id"],
     "rl_training_runs": ["/agent_id"],
     "rl_models": ["/agent_id"],
+    "golden": ["/agent_id"],
     "leases": ["/id"],
 }
 
