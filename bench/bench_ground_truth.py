@@ -18,10 +18,13 @@ Per seed (``--seeds``, default 5):
    tuned vs base ground-truth tool accuracy measured on an evaluation set of generated and
    paraphrased requests no dataset contains;
 5. the gate, with a golden set imported: a candidate trained on the right answers vs ``local-base``
-   (a truly better candidate: the gate must promote it), and a candidate trained to agree with the
-   judge exactly where the judge is wrong (the judge's preferred call on every request) vs that truly
-   better one as the active model (the gate must refuse it). The judge-only gate's decision on the
-   same figures is reported beside it.
+   (a truly better candidate: the gate must promote it), and a candidate trained to agree with a
+   judge exactly where that judge is wrong — the judge's preferred call on every traffic request —
+   vs the truly better one as the active model (the gate must refuse it). The poisoning judge is the
+   rubric as it was before this work (``rubric-1``, read from git at ``FLAWED_JUDGE_REF``: the judge
+   whose mistakes the issue reports); the same experiment with today's rubric is reported too (it is
+   wrong on few requests, so its "poisoned" candidate is close to the truly better one). Beside every
+   decision: what a judge-only gate, judging with the poisoning judge, would have decided.
 
 Run: ``.venv/bin/python bench/bench_ground_truth.py [--seeds 5] [--traffic 300] [--quick]``.
 Prints one JSON object as its last line.
@@ -68,6 +71,7 @@ from lightning.services.training import StartTraining, poll_training, start_trai
 
 AGENT = "autonomous-agent"
 ACCEPT = 0.7
+FLAWED_JUDGE_REF = "08c9c3f"  # main before the ground-truth work: rubric-1, the judge the issue measured
 REVIEWS = (0, 10, 30, 100)
 QUEUE_TOP = 30
 
@@ -171,8 +175,37 @@ def overall(figures: dict[str, Any]) -> float:
     return hits / sum(part["tool_accuracy"]["n"] for part in figures.values())
 
 
-def preferred_call(run: Run, sample: QuerySample) -> tuple[str, dict[str, Any]]:
-    """The call the judge scores highest among the right one and its near misses (ties: the right one)."""
+class Judge:
+    """An evaluator with the agent definition it scores against (an older rubric has its own YAML)."""
+
+    def __init__(self, evaluator: Any, agent: Any, name: str) -> None:
+        self.evaluator, self.agent, self.name = evaluator, agent, name
+        self.version = getattr(evaluator, "version", name)
+
+    def evaluate(self, episode: Episode, agent: Any) -> Any:
+        del agent
+        return self.evaluator.evaluate(episode, self.agent)
+
+    def evaluate_many(self, items: list[tuple[Episode, Any]]) -> list[Any]:
+        outcomes: list[Any] = []
+        for episode, _ in items:
+            try:
+                outcomes.append(self.evaluate(episode, None))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+def flawed_judge() -> Judge:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_judge import baseline_from_git
+
+    evaluator, agent, version = baseline_from_git(FLAWED_JUDGE_REF)
+    return Judge(evaluator, agent, version)
+
+
+def preferred_call(judge: Judge, sample: QuerySample) -> tuple[str, dict[str, Any]]:
+    """The call ``judge`` scores highest among the right one and its near misses (ties: the right one)."""
     candidates: list[tuple[str, dict[str, Any]]] = [(sample.tool, dict(sample.arguments))]
     for tool in TOOLS:
         if tool != sample.tool:
@@ -186,7 +219,7 @@ def preferred_call(run: Run, sample: QuerySample) -> tuple[str, dict[str, Any]]:
             state=State(query=sample.query),
             action=Action(tool=tool, arguments=arguments),
         )
-        score = run.evaluator.evaluate(episode, run.agent).score
+        score = judge.evaluate(episode, None).score
         if score > best_score + 1e-9:
             best, best_score = (tool, arguments), score
     return best
@@ -211,7 +244,7 @@ def train_on_calls(run: Run, name: str, rows: list[tuple[str, str, dict[str, Any
     return trainer.train(name, human_only=True)
 
 
-def gate(run: Run, candidate: str, baseline: str) -> dict[str, Any]:
+def gate(run: Run, candidate: str, baseline: str, judge: Judge) -> dict[str, Any]:
     # Golden requests only: both candidates trained on the traffic, so its episodes are not held out.
     policy = promotion_policy(run.settings).model_copy(update={"recent_episodes": 0})
     requests, overlap, golden = gate_requests(
@@ -231,15 +264,26 @@ def gate(run: Run, candidate: str, baseline: str) -> dict[str, Any]:
     truth_first = decide_promotion(
         *summaries, rule=GateRule(tolerance=policy.tolerance, min_golden=policy.min_golden)
     )
-    judge_only = decide_promotion(*summaries, rule=GateRule(tolerance=policy.tolerance, min_golden=10**9))
+    judged: list[EvaluationSummary] = [
+        evaluate_model(
+            model=model,
+            agent=run.agent,
+            requests=requests,
+            chat=run.chat,
+            evaluator=judge,  # type: ignore[arg-type]
+        )
+        for model in (candidate, baseline)
+    ]
+    judge_only = decide_promotion(*judged, rule=GateRule(tolerance=policy.tolerance, min_golden=10**9))
     return {
         "promote": truth_first.promote,
         "reason": truth_first.reason,
         "judge_only_gate_would_promote": judge_only.promote,
         "candidate_ground_truth_tool_accuracy": summaries[0].ground_truth.tool_accuracy.value,
         "baseline_ground_truth_tool_accuracy": summaries[1].ground_truth.tool_accuracy.value,
-        "candidate_judge_avg_reward": summaries[0].judge.avg_reward,
-        "baseline_judge_avg_reward": summaries[1].judge.avg_reward,
+        "judge_only_judge": judge.version,
+        "candidate_judge_avg_reward": judged[0].judge.avg_reward,
+        "baseline_judge_avg_reward": judged[1].judge.avg_reward,
         "ground_truth_n": summaries[0].ground_truth.n,
         "overlap_left_out": overlap,
     }
@@ -364,10 +408,19 @@ def one_seed(seed: int, args: argparse.Namespace, model_url: str, root: Path) ->
         ]
     )
     right_rows = [(s.query, s.tool, dict(s.arguments)) for s in traffic]
-    judged_rows = [(s.query, *preferred_call(run, s)) for s in traffic]
-    disagree = sum(1 for a, b in zip(right_rows, judged_rows, strict=True) if a[1:] != b[1:])
+    current = Judge(run.evaluator, run.agent, run.evaluator.version)
+    flawed = flawed_judge()
     better = train_on_calls(run, "truly-better", right_rows)
-    poisoned = train_on_calls(run, "judge-poisoned", judged_rows)
+    experiments: dict[str, Any] = {}
+    for name, poisoner in (("flawed_judge", flawed), ("current_judge", current)):
+        rows = [(s.query, *preferred_call(poisoner, s)) for s in traffic]
+        wrong = sum(1 for a, b in zip(right_rows, rows, strict=True) if a[1] != b[1] or a[2] != b[2])
+        poisoned = train_on_calls(run, f"poisoned-by-{name.replace('_', '-')}", rows)
+        experiments[name] = {
+            "judge": poisoner.version,
+            "judge_preferred_calls_that_are_wrong": wrong,
+            "poisoned_vs_truly_better": gate(run, poisoned, better, poisoner),
+        }
     return {
         "seed": seed,
         "sizes": {
@@ -382,9 +435,8 @@ def one_seed(seed: int, args: argparse.Namespace, model_url: str, root: Path) ->
         "base": base_eval,
         "reviews": reviews,
         "gate": {
-            "judge_preferred_calls_that_are_wrong": disagree,
-            "truly_better_vs_base": gate(run, better, "local-base"),
-            "judge_poisoned_vs_truly_better": gate(run, poisoned, better),
+            "truly_better_vs_base": gate(run, better, "local-base", flawed),
+            **experiments,
         },
     }
 
@@ -418,7 +470,8 @@ def main() -> int:
     for s in seeds:
         for row in s["reviews"]:
             lift.setdefault(str(row["reviews"]), []).append(row["tuned_minus_base_points"])
-    poisoned = [s["gate"]["judge_poisoned_vs_truly_better"] for s in seeds]
+    poisoned = [s["gate"]["flawed_judge"]["poisoned_vs_truly_better"] for s in seeds]
+    current = [s["gate"]["current_judge"]["poisoned_vs_truly_better"] for s in seeds]
     better = [s["gate"]["truly_better_vs_base"] for s in seeds]
 
     def summary(values: list[float]) -> dict[str, Any]:
@@ -447,10 +500,28 @@ def main() -> int:
         "tuned_minus_base_ground_truth_points_by_reviews": {k: summary(v) for k, v in lift.items()},
         "goal_plus_20_points_with_30_reviews_met": bool(lift.get("30"))
         and statistics.median(lift["30"]) >= 20.0,
-        "gate_refuses_judge_poisoned": f"{sum(not g['promote'] for g in poisoned)}/{len(poisoned)}",
+        "gate_refuses_candidate_poisoned_by_flawed_judge": f"{sum(not g['promote'] for g in poisoned)}/{len(poisoned)}",
         "gate_refuses_truly_better": f"{sum(not g['promote'] for g in better)}/{len(better)}",
-        "judge_only_gate_would_promote_judge_poisoned": f"{sum(g['judge_only_gate_would_promote'] for g in poisoned)}/{len(poisoned)}",
-        "judge_only_gate_would_refuse_truly_better": f"{sum(not g['judge_only_gate_would_promote'] for g in better)}/{len(better)}",
+        "judge_only_gate_would_promote_candidate_poisoned_by_flawed_judge": (
+            f"{sum(g['judge_only_gate_would_promote'] for g in poisoned)}/{len(poisoned)}"
+        ),
+        "judge_only_gate_would_refuse_truly_better": (
+            f"{sum(not g['judge_only_gate_would_promote'] for g in better)}/{len(better)}"
+        ),
+        "current_judge_poisoned_candidate": {
+            "wrong_preferred_calls": [
+                s["gate"]["current_judge"]["judge_preferred_calls_that_are_wrong"] for s in seeds
+            ],
+            "gate_refused": f"{sum(not g['promote'] for g in current)}/{len(current)}",
+            "ground_truth_candidate_minus_active_points": [
+                round(
+                    100
+                    * (g["candidate_ground_truth_tool_accuracy"] - g["baseline_ground_truth_tool_accuracy"]),
+                    1,
+                )
+                for g in current
+            ],
+        },
         "seconds": round(time.perf_counter() - started, 1),
         "load_average": list(os.getloadavg()),
     }
