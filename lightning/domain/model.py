@@ -313,10 +313,13 @@ def decide_promotion(
         return decision(
             False, truth_line + f"the judge finds it worse than {baseline.model}: " + "; ".join(problems)
         )
+    tool_text = (
+        f"judge-estimated tool accuracy {jc_tool:.3f} vs {jb_tool:.3f}, "
+        if jc_tool is not None and jb_tool is not None
+        else ""
+    )
     return decision(
         True,
-        truth_line
-        + f"the judge finds it not worse than {baseline.model} within {tol:g} (judge-estimated tool accuracy "
-        f"{(jc.tool_accuracy.value or 0):.3f} vs {(jb.tool_accuracy.value or 0):.3f}, average reward "
-        f"{jc.avg_reward:.3f} vs {jb.avg_reward:.3f})",
+        truth_line + f"the judge finds it not worse than {baseline.model} within {tol:g} ({tool_text}"
+        f"judge-estimated average reward {jc.avg_reward:.3f} vs {jb.avg_reward:.3f})",
     )
