@@ -29,6 +29,7 @@ def test_every_trigger_is_indexed_with_its_binding() -> None:
         "dataset_info",
         "training_status",
         "promote_model",
+        "promotion_status",
         "review_queue",
         "judge_report",
         "list_golden",
