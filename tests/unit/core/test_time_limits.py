@@ -28,7 +28,8 @@ def test_settings_that_cannot_fit_are_refused_with_what_to_change(overrides: dic
         check_time_limits(Settings(**overrides))
     message = str(caught.value)
     assert "cannot fit in FUNCTION_TIMEOUT_SECONDS" in message
-    assert "ROLLOUT_TIMEOUT_SECONDS" in message and "functionTimeout" in message
+    assert "ROLLOUT_TIMEOUT_SECONDS" in message
+    assert "functionTimeout" in message
 
 
 def test_the_functions_host_refuses_them_on_its_first_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,4 +48,5 @@ def test_run_loop_refuses_them_in_one_line(
     monkeypatch.setenv("GATE_TIME_BUDGET_SECONDS", "500")
     assert main(["run-loop", "--once"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot fit in FUNCTION_TIMEOUT_SECONDS" in err[0]
+    assert len(err) == 1
+    assert "cannot fit in FUNCTION_TIMEOUT_SECONDS" in err[0]

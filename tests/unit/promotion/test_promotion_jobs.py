@@ -37,13 +37,17 @@ def test_the_job_reports_its_phases_and_the_gates_progress(world: World) -> None
     world.models.update = spy  # type: ignore[method-assign]
     message = _queued(world, InMemoryQueue())
     outcome = run_promotion_job(message, *world.args())
-    assert outcome is not None and outcome.action == "promoted"
+    assert outcome is not None
+    assert outcome.action == "promoted"
     seen = list(dict.fromkeys(phases))
     assert seen[0] == ("queued", 0, 0)
-    assert ("deploying", 0, 0) in seen and ("gating", 30, 30) in seen and ("rolling_out", 30, 30) in seen
+    assert ("deploying", 0, 0) in seen
+    assert ("gating", 30, 30) in seen
+    assert ("rolling_out", 30, 30) in seen
     assert seen[-1] == ("done", 30, 30)
     job = world.models.get(AGENT, FT_MODEL).promotion
-    assert job is not None and (job.state, job.action, job.attempts) == ("succeeded", "promoted", 1)
+    assert job is not None
+    assert (job.state, job.action, job.attempts) == ("succeeded", "promoted", 1)
 
 
 def test_a_permanent_failure_fails_the_job_and_a_transient_one_queues_it_again(world: World) -> None:
@@ -53,7 +57,8 @@ def test_a_permanent_failure_fails_the_job_and_a_transient_one_queues_it_again(w
     with pytest.raises(ProviderError):
         run_promotion_job(message, *world.args())
     job = world.models.get(AGENT, FT_MODEL).promotion
-    assert job is not None and job.state == "failed"  # every call failing is a ProviderError (permanent)
+    assert job is not None
+    assert job.state == "failed"
     world.chat.down.clear()
     message = _queued(world, queue)  # a finished job: a new request makes a new job
     version = world.models.get(AGENT, FT_MODEL)
@@ -66,7 +71,8 @@ def test_a_permanent_failure_fails_the_job_and_a_transient_one_queues_it_again(w
     with pytest.raises(TransientProviderError):
         run_promotion_job(message, *world.args())
     job = world.models.get(AGENT, FT_MODEL).promotion
-    assert job is not None and (job.state, job.attempts) == ("queued", 1)
+    assert job is not None
+    assert (job.state, job.attempts) == ("queued", 1)
     assert "retrying" in (job.error or "")
 
 
