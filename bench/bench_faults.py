@@ -37,8 +37,8 @@ from lightning.cli import main as cli
 from lightning.config import Settings, get_settings
 from lightning.domain.episode import Label
 from lightning.ports.episodes import EpisodeQuery
-from tests.faults.killing import kill_at
 from tests.fakes.datasets import labeled_episode
+from tests.faults.killing import kill_at
 
 AGENT = "autonomous-agent"
 BATCH = 500  # import batch and label chunk size (the services' defaults)
