@@ -73,6 +73,7 @@ def test_http_routes_and_function_auth_level() -> None:
         "dataset_info": ("datasets/{name}", ("GET",)),
         "training_status": ("training/{job_id}", ("GET",)),
         "promote_model": ("models/{agent_id}/promote", ("POST",)),
+        "promotion_status": ("models/{agent_id}/promotions/{version}", ("GET",)),
         "review_queue": ("review-queue", ("GET",)),
         "judge_report": ("judge-report", ("GET",)),
         "list_golden": ("golden", ("GET",)),
