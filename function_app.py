@@ -10,7 +10,8 @@ blueprint                   trigger                                      service
 ``datasets``                timer ``%DATASET_TIMER_SCHEDULE%``           ``build_datasets_when_ready``
 ``finetune``                Service Bus ``fine-tune-jobs``               ``start_or_poll_fine_tune``
 ``finetune``                Service Bus ``fine-tune-done``               ``promote_and_roll_out``
-``http``                    HTTP ``/api/...`` (auth level FUNCTION)      labeling, datasets, training, promotion
+``http``                    HTTP ``/api/...`` (auth level FUNCTION)      labeling, datasets, training, status
+``promotions``              HTTP ``/api/models/{id}/promote`` → 202      ``request_promotion`` (+ status URL)
 ==========================  ===========================================  ===================================
 
 App settings are documented in ``docs/functions.md``.
@@ -20,9 +21,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from lightning.functions import datasets, finetune, http, labeling
+from lightning.functions import datasets, finetune, http, labeling, promotions
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (labeling.bp, datasets.bp, finetune.bp, http.bp):
+for blueprint in (labeling.bp, datasets.bp, finetune.bp, http.bp, promotions.bp):
     app.register_functions(blueprint)

@@ -33,11 +33,12 @@ from lightning.config import Settings
 from lightning.domain.model import EvalRequest, ModelVersion
 from lightning.ports.chat import ToolCallChoice
 from lightning.services.evaluation import evaluate_model
+from tests.fakes.chat import OneByOne
 
 AGENT = "autonomous-agent"
 
 
-class _Oracle:
+class _Oracle(OneByOne):
     def __init__(self, truth: dict[str, Any]) -> None:
         self.truth = truth
 

@@ -78,7 +78,9 @@ class Settings(BaseSettings):
     )
     kubeconfig: Path | None = None
     k8s_use_aks_token: bool = Field(default=False, description="Authenticate with an Entra ID token for AKS.")
-    rollout_timeout_seconds: float = Field(default=600.0, gt=0)
+    rollout_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="One rollout, restoring the previous env included."
+    )
     rollout_enabled: bool = Field(default=True, description="Patch the agent Deployment after promotion.")
 
     # --- Promotion gate ----------------------------------------------------------------------
@@ -88,6 +90,23 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Golden examples needed for the gate to decide on ground truth."
     )
     gate_max_requests: int = Field(default=300, ge=1, description="Requests the gate replays per model.")
+    gate_time_budget_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="The gate's replay + judging; default FUNCTION_TIMEOUT_SECONDS - ROLLOUT_TIMEOUT_SECONDS - 60.",
+    )
+    gate_min_replayed: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the gate's requests that must be replayed to decide."
+    )
+    gate_max_judge_failure_rate: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of answers the judge may fail to score before the gate refuses.",
+    )
+    function_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="host.json functionTimeout: a promotion must fit in it."
+    )
 
     # --- Ground truth ------------------------------------------------------------------------
     judge_min_precision: float = Field(
@@ -166,6 +185,14 @@ class Settings(BaseSettings):
     def spool_dir(self) -> Path:
         return self.lightning_home / "spool"
 
+    @property
+    def gate_budget_seconds(self) -> float:
+        """The gate's time budget: GATE_TIME_BUDGET_SECONDS, else what the function timeout leaves
+        after the rollout and ``PROMOTION_OVERHEAD_SECONDS`` (may be <= 0: ``check_time_limits`` refuses)."""
+        if self.gate_time_budget_seconds is not None:
+            return self.gate_time_budget_seconds
+        return self.function_timeout_seconds - self.rollout_timeout_seconds - PROMOTION_OVERHEAD_SECONDS
+
     def masked(self) -> dict[str, Any]:
         """Effective settings with secrets masked, for ``show-config``."""
         shown: dict[str, Any] = {}
@@ -178,6 +205,33 @@ class Settings(BaseSettings):
             else:
                 shown[name.upper()] = value
         return shown
+
+
+PROMOTION_OVERHEAD_SECONDS = 60.0
+"""What a promotion spends outside the gate and the rollout: registry reads and writes, an existing
+deployment's check, the rollout's last request running past its budget (one request timeout, 30 s)."""
+MIN_GATE_BUDGET_SECONDS = 30.0
+
+
+def check_time_limits(settings: Settings) -> None:
+    """Refuse, at start-up, settings under which a promotion cannot finish inside the host's function
+    timeout: the gate's budget + the rollout's + the overhead must fit in FUNCTION_TIMEOUT_SECONDS.
+
+    Called by the Functions host on its first invocation and by ``run-loop`` (the same settings run
+    both hosts). Pure: reads ``settings`` only."""
+    from lightning.domain.errors import ConfigurationError
+
+    budget = settings.gate_budget_seconds
+    needed = budget + settings.rollout_timeout_seconds + PROMOTION_OVERHEAD_SECONDS
+    if budget < MIN_GATE_BUDGET_SECONDS or needed > settings.function_timeout_seconds:
+        raise ConfigurationError(
+            f"a promotion cannot fit in FUNCTION_TIMEOUT_SECONDS={settings.function_timeout_seconds:g}: "
+            f"the gate's budget ({budget:g}s{'' if settings.gate_time_budget_seconds else ', derived'}) "
+            f"+ ROLLOUT_TIMEOUT_SECONDS ({settings.rollout_timeout_seconds:g}s) + {PROMOTION_OVERHEAD_SECONDS:g}s "
+            f"of overhead = {needed:g}s, and the gate needs at least {MIN_GATE_BUDGET_SECONDS:g}s. Lower "
+            "ROLLOUT_TIMEOUT_SECONDS or GATE_TIME_BUDGET_SECONDS, or raise functionTimeout in host.json "
+            "together with FUNCTION_TIMEOUT_SECONDS"
+        )
 
 
 def get_settings(**overrides: Any) -> Settings:

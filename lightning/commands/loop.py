@@ -8,6 +8,7 @@ import typer
 
 from lightning.bootstrap import loop_policy
 from lightning.commands._common import container, print_json
+from lightning.config import check_time_limits
 from lightning.domain.errors import InvalidInput
 from lightning.services.loop import IterationReport, SystemClock, run_loop
 
@@ -54,6 +55,7 @@ def run_loop_command(
     if interval < 0:
         raise InvalidInput("--interval must be >= 0", field="interval")
     c = container()
+    check_time_limits(c.settings)  # the same limits as the Functions host: refuse settings that cannot fit
     policy = loop_policy(c.settings, poll_seconds=poll_seconds, dataset_interval=dataset_interval)
     ports = c.loop_ports(evaluator)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,3 +47,26 @@ class FineTuneDone(BaseModel):
 
 
 FineTuneJobMessage = StartFineTune | PollFineTune
+
+
+class PromoteModel(BaseModel):
+    """Run a promotion asked for over HTTP (sent to ``fine-tune-done`` by ``POST …/promote``): the job is
+    ``ModelVersion.promotion`` of ``version_id``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["promote"] = "promote"
+    agent_id: str
+    version_id: str
+    job_id: str
+
+
+DoneMessage = FineTuneDone | PromoteModel
+
+
+def parse_done_message(body: Mapping[str, Any]) -> DoneMessage:
+    """A ``fine-tune-done`` body: a promotion job (``kind: promote``) or a run's completion (no kind).
+    Raises pydantic's ``ValidationError`` for a body that is neither."""
+    if body.get("kind") == "promote":
+        return PromoteModel.model_validate(body)
+    return FineTuneDone.model_validate(body)

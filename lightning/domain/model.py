@@ -127,6 +127,15 @@ class EvaluationSummary(BaseModel):
         default_factory=Rate,
         description="Observed: the model call failed, made no tool call, named an unknown tool, or the tool raised.",
     )
+    judge_failures: int = Field(
+        default=0,
+        description="Observed: answers the evaluator could not score (left out of the judge's figures).",
+    )
+    planned: int | None = Field(
+        default=None,
+        description="Requests meant to be replayed; more than examples when the time budget ran out.",
+    )
+    stopped_early: str | None = Field(default=None, description="Why the replay stopped before the end.")
     golden_set: str | None = Field(default=None, description="Which golden set gave the ground truth.")
     excluded_overlap: int = Field(
         default=0, description="Golden requests left out because the model trained on them."
@@ -173,6 +182,49 @@ class PromotionDecision(BaseModel):
     decided_at: datetime = Field(default_factory=utcnow)
 
 
+PromotionJobState = Literal[
+    "queued",  # accepted (HTTP 202), waiting on the fine-tune-done queue (or retrying after a transient error)
+    "running",  # a worker is on it: ``phase`` says where
+    "succeeded",  # finished: ``action`` and ``message`` say what happened (promoted, rejected, ...)
+    "failed",  # a permanent error: ``error`` says why (the queue dead-letters the message)
+]
+
+PromotionPhase = Literal[
+    "queued",  # not started
+    "deploying",  # registering and deploying the model
+    "gating",  # replaying held-out requests: ``replayed`` of ``planned``
+    "rolling_out",  # patching the agent's Deployment and waiting for it
+    "done",  # nothing left to do
+]
+
+
+class PromotionJob(BaseModel):
+    """A promotion asked for over HTTP (``POST /api/models/{agent_id}/promote``), run by a queue worker.
+
+    Kept on the version it promotes (``ModelVersion.promotion``, the latest request), so its status
+    lives where the promotion's result does and survives any host restart."""
+
+    id: str = Field(description="The job id; the queue message is promote-<id>.")
+    state: PromotionJobState = "queued"
+    phase: PromotionPhase = "queued"
+    mark_active: bool = False
+    force: bool = False
+    dry_run: bool = False
+    requested_by: str
+    requested_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    attempts: int = Field(default=0, description="Deliveries that started running it.")
+    replayed: int = Field(default=0, description="Gate progress: requests replayed so far.")
+    planned: int = Field(default=0, description="Gate progress: requests the gate means to replay.")
+    action: str | None = Field(default=None, description="When finished: what the promotion did.")
+    message: str | None = None
+    error: str | None = Field(default=None, description="The last failure (retried when transient).")
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("succeeded", "failed")
+
+
 class ModelVersion(BaseModel):
     """A fine-tuned model of one agent, with lineage back to the episodes it learned from."""
 
@@ -199,6 +251,9 @@ class ModelVersion(BaseModel):
     observed_env: dict[str, str | None] | None = Field(
         default=None, description="The Deployment's env as read back after a rollout that diverged."
     )
+    promotion: PromotionJob | None = Field(
+        default=None, description="The latest promotion asked for over HTTP, and where it is."
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     etag: str | None = Field(default=None, exclude=True)
@@ -217,6 +272,12 @@ class GateRule(BaseModel):
     tolerance: float = Field(default=0.02, description="How much worse a figure may be.")
     min_golden: int = Field(default=30, description="Ground-truth requests needed to decide on ground truth.")
     error_alpha: float = Field(default=0.05, description="One-sided significance for 'error rate worse'.")
+    min_replayed: float = Field(
+        default=0.5, description="Share of the planned requests that must be replayed to decide at all."
+    )
+    max_judge_failure_rate: float = Field(
+        default=0.1, description="Share of answers the judge may fail to score before its figures are void."
+    )
 
 
 def _pct(rate: Rate) -> str:
@@ -239,6 +300,10 @@ def decide_promotion(
 ) -> PromotionDecision:
     """The gate. Both models were replayed on the same held-out requests.
 
+    0. Enough to go on: refused when fewer than ``rule.min_replayed`` of the planned requests were
+       replayed (the time budget ran out), or when the judge failed to score more than
+       ``rule.max_judge_failure_rate`` of either model's answers (each failure is an error row, so a
+       few do not void the gate; many do, and the reason says so).
     1. Observed errors: refused when the candidate's error rate is significantly higher (one-sided
        two-proportion test at ``rule.error_alpha``).
     2. Ground truth, when both sides have at least ``rule.min_golden`` requests with a known right
@@ -268,6 +333,24 @@ def decide_promotion(
             "no held-out requests were evaluated: label more episodes, import a golden set or build a "
             "dataset with a validation split, or pass --force",
         )
+    planned = candidate.planned or candidate.examples
+    if candidate.examples < rule.min_replayed * planned:
+        return decision(
+            False,
+            f"only {candidate.examples} of {planned} held-out requests were replayed "
+            f"({candidate.stopped_early or 'the replay stopped early'}); at least {rule.min_replayed:.0%} "
+            "are needed to decide: raise GATE_TIME_BUDGET_SECONDS (and FUNCTION_TIMEOUT_SECONDS), "
+            "or lower GATE_MAX_REQUESTS",
+        )
+    for summary in (candidate, baseline):
+        failed = summary.judge_failures / summary.examples
+        if failed > rule.max_judge_failure_rate:
+            return decision(
+                False,
+                f"the judge could not score {summary.judge_failures} of {summary.examples} answers of "
+                f"{summary.model} ({failed:.0%} > GATE_MAX_JUDGE_FAILURE_RATE {rule.max_judge_failure_rate:.0%}): "
+                "its figures are not reliable; promote again once the judge is healthy",
+            )
     p = _significantly_worse(candidate.error_rate, baseline.error_rate, rule.error_alpha)
     if p is not None:
         return decision(

@@ -28,8 +28,11 @@ def container() -> Container:
     with _lock:
         if _container is None:
             from lightning.bootstrap import Container
+            from lightning.config import check_time_limits
 
-            _container = Container()
+            built = Container()
+            check_time_limits(built.settings)  # a promotion must fit in functionTimeout: refuse at start-up
+            _container = built
         return _container
 
 

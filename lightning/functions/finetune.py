@@ -6,12 +6,16 @@
 * ``fine-tune-done`` → ``promote_and_roll_out``: register, deploy, gate, roll out through the
   Kubernetes API. Failures are recorded on the model version by the service.
 
-Settling: the host completes a message when the function returns (``autoCompleteMessages``). When it
-raises, the message is abandoned and redelivered; Service Bus dead-letters it after the queue's
-``maxDeliveryCount`` (reason ``MaxDeliveryCountExceeded``; the Bicep sets it). That covers both
-transient failures (retried) and messages that can never succeed (``InvalidInput``/``NotFound``: logged
-as errors with the reason, then dead-lettered once the deliveries run out) — the Python trigger has
-no way to dead-letter a message directly.
+Settling, by the one rule both hosts follow (docs/guarantees.md; ``lightning/services/queue_worker.py``):
+the host completes a message when the function returns (``autoCompleteMessages``); when it raises, the
+host abandons it and Service Bus delivers it again, then dead-letters it once it has failed the queue's
+``maxDeliveryCount`` deliveries (reason ``MaxDeliveryCountExceeded``; the Bicep sets 5). That holds for
+messages that can never succeed too (``InvalidInput``/``NotFound``): the Python trigger has no settlement
+API in the GA programming model, so the local worker does the same. Every failed delivery is logged by
+``log_failed_delivery`` with the message id and delivery count (a traceback for unexpected errors).
+
+``fine-tune-done`` also carries promotion jobs asked for over HTTP (``PromoteModel``, ``kind: promote``;
+``lightning/functions/promotions.py``): same trigger, same rule.
 
 With managed identity, set ``SERVICEBUS_CONNECTION__fullyQualifiedNamespace`` (never a connection
 string); the app also needs ``LIGHTNING_QUEUE=servicebus`` and ``SERVICEBUS_NAMESPACE`` so the
@@ -26,7 +30,7 @@ from typing import Any
 
 import azure.functions as func
 
-from lightning.domain.errors import InvalidInput, NotFound
+from lightning.domain.errors import InvalidInput
 from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS
 from lightning.functions._runtime import loop_policy, loop_ports
 
@@ -47,27 +51,11 @@ def message_body(message: func.ServiceBusMessage) -> dict[str, Any]:
 
 
 def _log_failure(queue: str, message: func.ServiceBusMessage, exc: Exception) -> None:
+    from lightning.services.queue_worker import log_failed_delivery
+
     message_id = getattr(message, "message_id", None)
     deliveries = getattr(message, "delivery_count", None)
-    if isinstance(exc, InvalidInput | NotFound):
-        logger.error(
-            "%s message %s can never succeed (delivery %s; dead-lettered after the last): %s",
-            queue,
-            message_id,
-            deliveries,
-            exc,
-            extra={"queue": queue, "message_id": message_id, "reason": type(exc).__name__},
-        )
-    else:
-        logger.warning(
-            "%s message %s failed (delivery %s; will be retried): %s: %s",
-            queue,
-            message_id,
-            deliveries,
-            type(exc).__name__,
-            exc,
-            extra={"queue": queue, "message_id": message_id},
-        )
+    log_failed_delivery(queue, message_id, deliveries, exc)
 
 
 @bp.service_bus_queue_trigger(
@@ -94,19 +82,23 @@ def fine_tune_jobs(message: func.ServiceBusMessage) -> None:
     arg_name="message", queue_name=FINE_TUNE_DONE, connection="SERVICEBUS_CONNECTION"
 )
 def fine_tune_done(message: func.ServiceBusMessage) -> None:
-    from lightning.domain.messages import FineTuneDone
-    from lightning.functions._http import parse_model
+    from pydantic import ValidationError
+
+    from lightning.domain.messages import PromoteModel, parse_done_message
     from lightning.services.loop import promote_from_message
 
     try:
-        done = parse_model(FineTuneDone, message_body(message))
+        try:
+            done = parse_done_message(message_body(message))
+        except ValidationError as exc:
+            raise InvalidInput(f"not a fine-tune-done message: {exc.errors()[0].get('msg', exc)}") from None
         outcome = promote_from_message(done, loop_ports(), loop_policy())
     except Exception as exc:
         _log_failure(FINE_TUNE_DONE, message, exc)
         raise
+    what = f"promotion job {done.job_id}" if isinstance(done, PromoteModel) else f"run {done.run_id}"
+    extra = {"message_id": getattr(message, "message_id", None)}
     if outcome is None:
-        logger.info("run %s: nothing to promote", done.run_id, extra={"run_id": done.run_id})
+        logger.info("%s: nothing to do", what, extra=extra)
     else:
-        logger.info(
-            "run %s: %s — %s", done.run_id, outcome.action, outcome.message, extra={"run_id": done.run_id}
-        )
+        logger.info("%s: %s — %s", what, outcome.action, outcome.message, extra=extra)

@@ -7,7 +7,6 @@
 ``POST /api/label-batch``                   ``{"agent_id", "evaluator", "min_score", "limit", "relabel"}``
 ``GET  /api/datasets/{name}``               the manifest summary (``dataset-info`` as JSON)
 ``GET  /api/training/{job_id}``             the run's status, polled first (``get-training-status``)
-``POST /api/models/{agent_id}/promote``     ``{"model_name", "mark_active", "force", "dry_run"}``
 ``GET  /api/review-queue``                  ``?agent_id&limit&tool`` → the episodes to review next, with why
 ``GET  /api/judge-report``                  ``?agent_id`` → the judge against people and golden answers
 ``GET  /api/golden``                        ``?agent_id&limit`` → the agent's golden set
@@ -74,15 +73,6 @@ class LabelBatchBody(BaseModel):
     min_score: float | None = Field(default=None, ge=0, le=1)
     limit: int | None = Field(default=None, ge=1)
     relabel: bool = False
-
-
-class PromoteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_name: str = Field(min_length=1)
-    mark_active: bool = Field(default=False, description="Roll out and make it active (like --mark-active).")
-    force: bool = False
-    dry_run: bool = False
 
 
 @bp.route(route="episodes", methods=["GET"])
@@ -174,23 +164,6 @@ def training_status(req: func.HttpRequest) -> Any:
 
     c = container()
     return training_status(req.route_params["job_id"], runs=c.runs, provider=c.fine_tuning)
-
-
-@bp.route(route="models/{agent_id}/promote", methods=["POST"])
-@json_endpoint
-def promote_model(req: func.HttpRequest) -> Any:
-    from lightning.services.promotion import PromotionRequest, promote_model
-
-    body = parse_body(req, PromoteBody)
-    request = PromotionRequest(
-        agent_id=req.route_params["agent_id"],
-        model_name=body.model_name,
-        mark_active=body.mark_active,
-        force=body.force,
-        dry_run=body.dry_run,
-        promoted_by=_caller(req),
-    )
-    return promote_model(request, container().promotion_ports(), loop_policy().promotion)
 
 
 class ReviewParams(BaseModel):

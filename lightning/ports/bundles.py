@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from lightning.ports.agents import AgentRegistry
 from lightning.ports.chat import ChatModel
+from lightning.ports.clock import Clock
 from lightning.ports.cursors import CursorStore
 from lightning.ports.datasets import BlobStore, DatasetStore
 from lightning.ports.deploy import ModelDeployer
@@ -79,6 +80,7 @@ class PromotionPorts:
     deployer: ModelDeployer
     rollout: AgentRollout
     run_tool: ToolRunner | None = None
+    clock: Clock | None = None  # measures the gate's time budget; None: the system clock
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -63,6 +63,7 @@ from lightning.domain.finetune_format import (
     validate_dpo_example,
 )
 from lightning.domain.messages import FINE_TUNE_JOBS, StartFineTune
+from lightning.faultpoints import fault_point
 from lightning.ports.agents import AgentRegistry
 from lightning.ports.bundles import DatasetPorts
 from lightning.ports.datasets import DatasetStore
@@ -689,6 +690,7 @@ def _commit(
             base_model=request.base_model,
             created_at=created_at,
         )
+        fault_point("build.before_commit")
         committed = datasets.put(manifest, overwrite=request.overwrite)
     except BaseException:
         for uri in uploaded:  # best effort: unreferenced files are harmless, just untidy

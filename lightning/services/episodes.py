@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lightning.domain.episode import Episode
 from lightning.domain.errors import InvalidInput
+from lightning.faultpoints import fault_point
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore
 
 Progress = Callable[[int], None]
@@ -111,6 +112,7 @@ def import_episodes(
 
     def flush() -> None:
         added = store.add(batch)
+        fault_point("import.after_batch")
         report.imported += added
         report.already_present += len(batch) - added
         if on_progress is not None:

@@ -18,23 +18,28 @@ Figures, each named by where it comes from (``EvaluationSummary``):
   and argument exact match, with 95% Wilson intervals;
 - judge (the evaluator's opinion): judge-estimated tool accuracy — the chosen tool equals
   the one the judge vouched for (an auto label at or above the accept line) or, when no
-  request says, the evaluator's own ``tool_correct`` — the average reward (0 for requests
-  that errored) and completeness;
+  request says, the evaluator's own ``tool_correct`` — the average reward (0 where the model
+  call failed) and completeness;
 - observed: the error rate — the model call failed, made no tool call, named an unknown
-  tool, or the tool raised.
+  tool, or the tool raised — and the judge failures: answers the evaluator could not score
+  (left out of the judge's figures; the gate refuses past ``GATE_MAX_JUDGE_FAILURE_RATE``).
+
+The gate's replay is bounded (``evaluate_models``): rounds of requests, each asked with the
+adapter's bounded concurrency, within a time budget.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.dataset import DatasetManifest
-from lightning.domain.episode import Action, Episode, State, is_confirmation, is_correction
-from lightning.domain.errors import InvalidInput, NotFound, ProviderError
+from lightning.domain.episode import Action, Episode, State, is_confirmation, is_correction, utcnow
+from lightning.domain.errors import ConfigurationError, InvalidInput, NotFound, ProviderError
 from lightning.domain.finetune_format import normalize_query, unit_hash
 from lightning.domain.golden import GoldenExample
 from lightning.domain.model import (
@@ -45,7 +50,8 @@ from lightning.domain.model import (
     JudgeFigures,
     Rate,
 )
-from lightning.ports.chat import ChatModel, ToolCallChoice
+from lightning.ports.chat import ChatModel, ChoiceOutcome, ToolCallChoice
+from lightning.ports.clock import Clock
 from lightning.ports.datasets import BlobStore, DatasetStore
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore
 from lightning.ports.evaluator import Evaluation, Evaluator
@@ -212,6 +218,56 @@ def held_out_requests(
     ) + requests_from_episodes(fresh, source="recent", min_reward=min_reward)
 
 
+ROUND_SIZE = 32  # requests per replay round: both models answer them, then the judge scores them
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One model's answer to one request, before the evaluator scores it."""
+
+    choice: ToolCallChoice | None
+    error: str | None
+    result: Any
+    call_failed: str | None  # the model call itself failed (the provider's message)
+
+
+def _answer(outcome: ChoiceOutcome, *, tool_names: set[str], run_tool: ToolRunner | None) -> _Answer:
+    if isinstance(outcome, ConfigurationError):
+        raise outcome  # fails every request: not a property of this answer
+    if isinstance(outcome, Exception):
+        return _Answer(None, f"model call failed: {outcome}", None, str(outcome))
+    assert outcome is not None
+    error: str | None = None
+    result: Any = None
+    if outcome.tool is None:
+        error = "the model made no tool call"
+    elif outcome.tool not in tool_names:
+        error = f"the model called unknown tool {outcome.tool!r}"
+    elif run_tool is not None:
+        try:
+            result = run_tool(outcome.tool, dict(outcome.arguments))
+        except Exception as exc:  # a tool failing is a property of the answer, not a crash
+            error = f"{type(exc).__name__}: {exc}"
+    return _Answer(outcome, error, result, None)
+
+
+def _episode(
+    index: int, request: EvalRequest, answer: _Answer, *, agent: AgentDefinition, model: str
+) -> Episode:
+    choice = answer.choice
+    return Episode(
+        id=f"eval-{index}",
+        agent_id=agent.id,
+        state=State(query=request.query),
+        action=Action(
+            tool=choice.tool if choice else None, arguments=dict(choice.arguments) if choice else {}
+        ),
+        result=answer.result,
+        error=answer.error,
+        model_version=model,
+    )
+
+
 def evaluate_model(
     *,
     model: str,
@@ -222,79 +278,165 @@ def evaluate_model(
     run_tool: ToolRunner | None = None,
     golden_set: str | None = None,
     excluded_overlap: int = 0,
+    time_budget: float | None = None,
+    clock: Clock | None = None,
 ) -> EvaluationSummary:
-    """Replay ``requests`` against ``model`` as ``agent`` and score every answer with ``evaluator``
-    (``evaluate_many``: the judge's own bounded concurrency).
+    """``evaluate_models`` for one model."""
+    return evaluate_models(
+        models=[model],
+        agent=agent,
+        requests=requests,
+        chat=chat,
+        evaluator=evaluator,
+        run_tool=run_tool,
+        golden_set=golden_set,
+        excluded_overlap=excluded_overlap,
+        time_budget=time_budget,
+        clock=clock,
+    )[0]
 
-    A model call that fails counts as an error for that request; if *every* call fails the model
-    could not be evaluated at all and ``ProviderError`` says why (an outage must not decide a gate).
-    An evaluator failure on one answer is that request's judge figure missing, never the whole run.
+
+def evaluate_models(
+    *,
+    models: Sequence[str],
+    agent: AgentDefinition,
+    requests: Sequence[EvalRequest],
+    chat: ChatModel,
+    evaluator: Evaluator,
+    run_tool: ToolRunner | None = None,
+    golden_set: str | None = None,
+    excluded_overlap: int = 0,
+    time_budget: float | None = None,
+    clock: Clock | None = None,
+    round_size: int = ROUND_SIZE,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[EvaluationSummary]:
+    """Replay ``requests`` against every model of ``models`` as ``agent`` and score the answers with
+    ``evaluator``; one summary per model, all over the same requests.
+
+    Requests go in rounds of ``round_size``: each model answers the round (``ChatModel.choose_tools``:
+    the adapter's bounded pool), then the evaluator scores every answer of the round
+    (``evaluate_many``: the judge's bounded pool). With ``time_budget`` (seconds, measured on
+    ``clock``) no round starts that the longest round so far says would not fit, and no model call
+    starts once the budget is spent: the summaries then cover the requests every model answered
+    (``examples``) out of those planned (``planned``), and say why they stopped (``stopped_early``).
+    ``on_progress(replayed, planned)`` runs after each round.
+
+    Failures are data. A model call that fails is an error row for that request (observed error
+    rate); if *every* call of a model fails, it could not be evaluated at all and ``ProviderError``
+    says why (an outage must not decide a gate). An evaluator failure on one answer is an error row
+    too (``judge_failures``, left out of the judge's figures), never the whole run.
     """
+    now = clock.now if clock is not None else utcnow
+    started = now()
     tools = agent.openai_tools()
     tool_names = set(agent.tool_names)
-    answers: list[tuple[ToolCallChoice | None, str | None, Any]] = []
-    provider_failures = 0
-    first_failure: str | None = None
-    for request in requests:
-        choice: ToolCallChoice | None = None
-        error: str | None = None
-        result: Any = None
-        try:
-            choice = chat.choose_tool(
-                model=model, system_prompt=agent.system_prompt, tools=tools, query=request.query
+    answers: dict[str, list[_Answer]] = {model: [] for model in models}
+    verdicts: dict[str, list[Evaluation | Exception]] = {model: [] for model in models}
+    replayed: list[EvalRequest] = []
+    stopped_early: str | None = None
+    longest_round = 0.0
+    for start in range(0, len(requests), round_size):
+        batch = list(requests[start : start + round_size])
+        round_started = now()
+        if time_budget is not None:
+            left = time_budget - (round_started - started).total_seconds()
+            if left <= longest_round:
+                stopped_early = (
+                    f"the time budget of {time_budget:g}s was spent after {len(replayed)} of "
+                    f"{len(requests)} requests"
+                )
+                break
+        outcomes: dict[str, list[ChoiceOutcome]] = {}
+        for model in models:  # each model gets what is left of the budget, not a budget of its own
+            outcomes[model] = chat.choose_tools(
+                [request.query for request in batch],
+                model=model,
+                system_prompt=agent.system_prompt,
+                tools=tools,
+                time_limit=None if time_budget is None else time_budget - (now() - started).total_seconds(),
             )
-        except ProviderError as exc:
-            provider_failures += 1
-            first_failure = first_failure or str(exc)
-            error = f"model call failed: {exc}"
-        if choice is not None:
-            if choice.tool is None:
-                error = "the model made no tool call"
-            elif choice.tool not in tool_names:
-                error = f"the model called unknown tool {choice.tool!r}"
-            elif run_tool is not None:
-                try:
-                    result = run_tool(choice.tool, dict(choice.arguments))
-                except Exception as exc:  # a tool failing is a property of the answer, not a crash
-                    error = f"{type(exc).__name__}: {exc}"
-        answers.append((choice, error, result))
-    total = len(requests)
-    if total and provider_failures == total:
-        raise ProviderError(
-            f"could not evaluate {model}: all {total} requests failed ({first_failure}); "
-            "check that the model or deployment exists and the endpoint is reachable",
-            provider="chat",
+        kept = [i for i in range(len(batch)) if all(outcomes[model][i] is not None for model in models)]
+        round_answers = {
+            model: [_answer(outcomes[model][i], tool_names=tool_names, run_tool=run_tool) for i in kept]
+            for model in models
+        }
+        items = [
+            (_episode(len(replayed) + n, batch[i], round_answers[model][n], agent=agent, model=model), agent)
+            for model in models
+            for n, i in enumerate(kept)
+        ]
+        scored = evaluator.evaluate_many(items)
+        for position, model in enumerate(models):
+            answers[model].extend(round_answers[model])
+            verdicts[model].extend(scored[position * len(kept) : (position + 1) * len(kept)])
+        replayed.extend(batch[i] for i in kept)
+        longest_round = max(longest_round, (now() - round_started).total_seconds())
+        if on_progress is not None:
+            on_progress(len(replayed), len(requests))
+        if len(kept) < len(batch):
+            stopped_early = (
+                f"the time budget of {time_budget:g}s ran out during a round, after {len(replayed)} of "
+                f"{len(requests)} requests"
+            )
+            break
+    for model in models:
+        failed = [a.call_failed for a in answers[model] if a.call_failed is not None]
+        if answers[model] and len(failed) == len(answers[model]):
+            raise ProviderError(
+                f"could not evaluate {model}: all {len(failed)} requests failed ({failed[0]}); "
+                "check that the model or deployment exists and the endpoint is reachable",
+                provider="chat",
+            )
+    return [
+        _summarize(
+            model,
+            replayed,
+            answers[model],
+            verdicts[model],
+            evaluator=evaluator,
+            tools_run=run_tool is not None,
+            golden_set=golden_set,
+            excluded_overlap=excluded_overlap,
+            planned=len(requests),
+            stopped_early=stopped_early,
         )
-    episodes = [
-        Episode(
-            id=f"eval-{index}",
-            agent_id=agent.id,
-            state=State(query=request.query),
-            action=Action(
-                tool=choice.tool if choice else None, arguments=dict(choice.arguments) if choice else {}
-            ),
-            result=result,
-            error=error,
-            model_version=model,
-        )
-        for index, (request, (choice, error, result)) in enumerate(zip(requests, answers, strict=True))
+        for model in models
     ]
-    verdicts = evaluator.evaluate_many([(episode, agent) for episode in episodes])
 
+
+def _summarize(
+    model: str,
+    requests: Sequence[EvalRequest],
+    answers: Sequence[_Answer],
+    verdicts: Sequence[Evaluation | Exception],
+    *,
+    evaluator: Evaluator,
+    tools_run: bool,
+    golden_set: str | None,
+    excluded_overlap: int,
+    planned: int,
+    stopped_early: str | None,
+) -> EvaluationSummary:
+    """The figures of one model over the requests it answered (see the module docstring)."""
+    total = len(requests)
     rewards: list[float] = []
     gt_tool = gt_args = gt_n = 0
     judge_tool = judge_tool_n = judge_failures = 0
     complete_hits = complete_n = errors = 0
     rows: list[dict[str, Any]] = []
-    for request, (choice, error, _), verdict in zip(requests, answers, verdicts, strict=True):
+    for request, answer, verdict in zip(requests, answers, verdicts, strict=True):
+        choice, error = answer.choice, answer.error
         chosen = choice.tool if choice else None
         arguments = dict(choice.arguments) if choice else {}
         errors += error is not None
         judged = verdict if isinstance(verdict, Evaluation) else None
-        if judged is None:
-            judge_failures += 1
-        reward = 0.0 if choice is None or judged is None else float(judged.score)
-        rewards.append(reward)
+        if choice is None:
+            rewards.append(0.0)  # the model failed: that is the model's score, not a missing one
+        elif judged is None:
+            judge_failures += 1  # an error row: left out of the judge's figures
+        else:
+            rewards.append(float(judged.score))
         right_tool = args_match = None
         if request.truth == "ground_truth" and request.expected_tool is not None:
             gt_n += 1
@@ -310,7 +452,7 @@ def evaluate_model(
         if judge_ok is not None:
             judge_tool_n += 1
             judge_tool += judge_ok
-        if judged is not None and judged.complete is not None and run_tool is not None:
+        if judged is not None and judged.complete is not None and tools_run:
             complete_n += 1
             complete_hits += bool(judged.complete) and error is None
         if len(rows) < MAX_DETAIL_ROWS:
@@ -327,9 +469,11 @@ def evaluate_model(
                     "right_tool": right_tool,
                     "arguments_match": args_match,
                     "judge_tool_correct": judge_ok,
-                    "judge_reward": round(reward, 4),
+                    "judge_reward": 0.0
+                    if choice is None
+                    else (round(float(judged.score), 4) if judged is not None else None),
                     "error": error,
-                    "judge_error": None if judged is not None else str(verdict),
+                    "judge_error": None if judged is not None or choice is None else str(verdict),
                 }
             )
     by_source: dict[str, int] = {}
@@ -338,6 +482,8 @@ def evaluate_model(
     return EvaluationSummary(
         model=model,
         examples=total,
+        planned=planned,
+        stopped_early=stopped_early,
         ground_truth=GroundTruthFigures(
             n=gt_n, tool_accuracy=Rate.of(gt_tool, gt_n), argument_exact_match=Rate.of(gt_args, gt_n)
         ),
@@ -345,14 +491,15 @@ def evaluate_model(
             evaluator=f"{evaluator.name}@{evaluator.version}",
             n=total - judge_failures,
             tool_accuracy=Rate.of(judge_tool, judge_tool_n),
-            avg_reward=sum(rewards) / total if total else 0.0,
+            avg_reward=sum(rewards) / len(rewards) if rewards else 0.0,
             completeness=Rate.of(complete_hits, complete_n),
         ),
         error_rate=Rate.of(errors, total),
+        judge_failures=judge_failures,
         golden_set=golden_set,
         excluded_overlap=excluded_overlap,
         details={
-            "tools_run": run_tool is not None,
+            "tools_run": tools_run,
             "errors": errors,
             "judge_failures": judge_failures,
             "by_source": by_source,

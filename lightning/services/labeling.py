@@ -48,6 +48,7 @@ from lightning.domain.errors import (
 )
 from lightning.domain.golden import GoldenExample, golden_id
 from lightning.domain.tool_schema import call_problems
+from lightning.faultpoints import fault_point
 from lightning.ports.agents import AgentRegistry
 from lightning.ports.bundles import LabelingPorts
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore, LabelWrite
@@ -465,6 +466,7 @@ class _Labeler:
         chunk, self.pending = self.pending, []
         self.now = utcnow()
         outcome = self.store.save_labels([write for write, _ in chunk])
+        fault_point("label.after_chunk")
         written = set(outcome.written)
         conflicts = set(outcome.conflicts)
         for write, score in chunk:

@@ -24,9 +24,10 @@ from lightning.domain.errors import TransientProviderError
 from lightning.domain.messages import (
     FINE_TUNE_DONE,
     FINE_TUNE_JOBS,
-    FineTuneDone,
+    DoneMessage,
     PollFineTune,
     StartFineTune,
+    parse_done_message,
 )
 from lightning.ports.bundles import LoopPorts
 from lightning.ports.clock import Clock
@@ -113,7 +114,7 @@ def run_iteration(
         return fine_tune_from_message(body, ports, policy)
 
     def promote(body: dict[str, Any]) -> object:
-        outcome = promote_from_message(FineTuneDone.model_validate(body), ports, policy)
+        outcome = promote_from_message(parse_done_message(body), ports, policy)
         if outcome is not None:
             report.promotions.append(f"{outcome.action}: {outcome.message}")
         return outcome
@@ -132,9 +133,10 @@ def fine_tune_from_message(
 
 
 def promote_from_message(
-    message: FineTuneDone, ports: LoopPorts, policy: LoopPolicy
+    message: DoneMessage, ports: LoopPorts, policy: LoopPolicy
 ) -> PromotionOutcome | None:
-    """The ``fine-tune-done`` step with the loop's ports (both hosts call it)."""
+    """The ``fine-tune-done`` step with the loop's ports (both hosts call it): a run's completion or a
+    promotion job asked for over HTTP."""
     return promote_and_roll_out(message, ports.promotion, policy.promotion)
 
 

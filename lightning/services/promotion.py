@@ -33,24 +33,36 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import utcnow
-from lightning.domain.errors import Conflict, InvalidInput, LightningError, NotFound
-from lightning.domain.messages import FineTuneDone
-from lightning.domain.model import EvalRequest, GateRule, ModelVersion, PromotionDecision, decide_promotion
+from lightning.domain.errors import Conflict, InvalidInput, LightningError, NotFound, TransientProviderError
+from lightning.domain.finetune_format import unit_hash
+from lightning.domain.messages import FINE_TUNE_DONE, DoneMessage, PromoteModel
+from lightning.domain.model import (
+    EvalRequest,
+    GateRule,
+    ModelVersion,
+    PromotionDecision,
+    PromotionJob,
+    PromotionPhase,
+    decide_promotion,
+)
 from lightning.domain.training import TrainingRun
 from lightning.ports.bundles import PromotionPorts
 from lightning.ports.datasets import DatasetStore
 from lightning.ports.deploy import ModelDeployer
 from lightning.ports.models import ModelRegistry
+from lightning.ports.queue import Queue
 from lightning.ports.rollout import RolloutResult
 from lightning.ports.runs import RunStore
 from lightning.services.evaluation import (
-    evaluate_model,
+    evaluate_models,
     golden_requests,
     held_out_requests,
     stratified_cap,
@@ -77,6 +89,18 @@ class PromotionPolicy(BaseModel):
         default=30, ge=1, description="Golden requests needed for the gate to decide on ground truth."
     )
     max_requests: int = Field(default=300, ge=1, description="Requests replayed per model, at most.")
+    time_budget_seconds: float | None = Field(
+        default=None, gt=0, description="The gate's replay + judging, in seconds (None: unbounded)."
+    )
+    min_replayed: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the planned requests replayed needed to decide."
+    )
+    round_size: int = Field(
+        default=32, ge=1, description="Requests per replay round (both models, then the judge)."
+    )
+    max_judge_failure_rate: float = Field(
+        default=0.1, ge=0, le=1, description="Share of answers the judge may fail to score."
+    )
     min_reward: float = Field(
         default=0.7, ge=0, le=1, description="Reward at which an episode vouches for its answer."
     )
@@ -233,7 +257,8 @@ def gate_requests(
     *, agent_id: str, dataset_name: str | None, ports: PromotionPorts, policy: PromotionPolicy
 ) -> tuple[list[EvalRequest], int, str | None]:
     """What the gate replays: golden requests (minus the candidate's training split) and held-out
-    episodes, capped at ``policy.max_requests`` and stratified; with the overlap and the golden set."""
+    episodes, capped at ``policy.max_requests`` and stratified, in a stable shuffled order; with the
+    overlap and the golden set."""
     examples = ports.golden.list(agent_id)
     manifest = ports.datasets.find(dataset_name) if dataset_name else None
     gold, overlap = without_overlap(golden_requests(examples), training_queries(manifest, ports.blobs))
@@ -248,8 +273,15 @@ def gate_requests(
     golden_share = min(len(gold), max(policy.max_requests // 2, policy.max_requests - len(held)))
     chosen = stratified_cap(gold, golden_share)
     chosen += stratified_cap(held, policy.max_requests - len(chosen))
+    # In a stable shuffled order, so that when the time budget cuts the replay short, what was replayed
+    # is still a fair sample of every stratum (not all golden, or all one tool).
+    chosen.sort(key=lambda r: unit_hash(f"{r.source}\x00{r.query}"))
     name = f"{agent_id} golden set ({len(examples)} examples)" if examples else None
     return chosen, overlap, name
+
+
+Progress = Callable[[PromotionPhase, int, int], None]
+"""``progress(phase, replayed, planned)``: where a promotion is (the HTTP job's status)."""
 
 
 def _gate(
@@ -259,27 +291,36 @@ def _gate(
     dataset_name: str | None,
     ports: PromotionPorts,
     policy: PromotionPolicy,
+    progress: Progress | None = None,
 ) -> PromotionDecision:
     requests, overlap, golden_set = gate_requests(
         agent_id=agent.id, dataset_name=dataset_name, ports=ports, policy=policy
     )
     active = ports.models.active(agent.id)
     baseline_model = active.served_name if active else policy.base_model
-    summaries = [
-        evaluate_model(
-            model=model,
-            agent=agent,
-            requests=requests,
-            chat=ports.chat,
-            evaluator=ports.evaluator,
-            run_tool=ports.run_tool,
-            golden_set=golden_set,
-            excluded_overlap=overlap,
-        )
-        for model in (candidate_model, baseline_model)
-    ]
-    rule = GateRule(tolerance=policy.tolerance, min_golden=policy.min_golden)
-    return decide_promotion(summaries[0], summaries[1], rule=rule)
+    if progress is not None:
+        progress("gating", 0, len(requests))
+    candidate, baseline = evaluate_models(
+        models=[candidate_model, baseline_model],
+        agent=agent,
+        requests=requests,
+        chat=ports.chat,
+        evaluator=ports.evaluator,
+        run_tool=ports.run_tool,
+        golden_set=golden_set,
+        excluded_overlap=overlap,
+        time_budget=policy.time_budget_seconds,
+        clock=ports.clock,
+        round_size=policy.round_size,
+        on_progress=(lambda done, planned: progress("gating", done, planned)) if progress else None,
+    )
+    rule = GateRule(
+        tolerance=policy.tolerance,
+        min_golden=policy.min_golden,
+        min_replayed=policy.min_replayed,
+        max_judge_failure_rate=policy.max_judge_failure_rate,
+    )
+    return decide_promotion(candidate, baseline, rule=rule)
 
 
 def _target(agent: AgentDefinition, policy: PromotionPolicy) -> tuple[str, str]:
@@ -287,7 +328,11 @@ def _target(agent: AgentDefinition, policy: PromotionPolicy) -> tuple[str, str]:
 
 
 def promote_model(
-    request: PromotionRequest, ports: PromotionPorts, policy: PromotionPolicy
+    request: PromotionRequest,
+    ports: PromotionPorts,
+    policy: PromotionPolicy,
+    *,
+    progress: Progress | None = None,
 ) -> PromotionOutcome:
     """Register → deploy → gate → (with ``mark_active``) roll out → activate. See the module docstring.
 
@@ -324,10 +369,18 @@ def promote_model(
 
     if request.dry_run:
         return _dry_run(
-            request, agent=agent, existing=existing, run=run, target=target, ports=ports, policy=policy
+            request,
+            agent=agent,
+            existing=existing,
+            run=run,
+            target=target,
+            ports=ports,
+            policy=policy,
+            progress=progress,
         )
 
     version = existing or _register(models, ports.datasets, agent.id, request.model_name, run)
+    version = _reported(progress, models, version, "deploying")
     version = _deploy(models, ports.deployer, version)
 
     if request.force:
@@ -341,7 +394,9 @@ def promote_model(
             dataset_name=version.dataset_name,
             ports=ports,
             policy=policy,
+            progress=progress,
         )
+        version = _reread(progress, models, version)
     version = models.update(
         version.model_copy(
             update={
@@ -373,6 +428,7 @@ def promote_model(
             env=env,
             target=target,
         )
+    version = _reported(progress, models, version, "rolling_out")
     return _roll_out_and_activate(
         version,
         decision,
@@ -383,6 +439,20 @@ def promote_model(
         ports=ports,
         policy=policy,
     )
+
+
+def _reread(progress: Progress | None, models: ModelRegistry, version: ModelVersion) -> ModelVersion:
+    """Progress is written on the version (its job): read it again before writing it ourselves."""
+    return models.get(version.agent_id, version.id) if progress is not None else version
+
+
+def _reported(
+    progress: Progress | None, models: ModelRegistry, version: ModelVersion, phase: PromotionPhase
+) -> ModelVersion:
+    if progress is None:
+        return version
+    progress(phase, 0, 0)
+    return _reread(progress, models, version)
 
 
 def _roll_out_and_activate(
@@ -507,6 +577,7 @@ def _dry_run(
     target: str,
     ports: PromotionPorts,
     policy: PromotionPolicy,
+    progress: Progress | None = None,
 ) -> PromotionOutcome:
     candidate_model = existing.served_name if existing else request.model_name
     decision = _gate(
@@ -515,6 +586,7 @@ def _dry_run(
         dataset_name=(existing.dataset_name if existing else None) or (run.dataset_name if run else None),
         ports=ports,
         policy=policy,
+        progress=progress,
     )
     if request.force and not decision.promote:
         decision = decision.model_copy(
@@ -538,9 +610,10 @@ def _dry_run(
 
 
 def promote_and_roll_out(
-    message: FineTuneDone, ports: PromotionPorts, policy: PromotionPolicy
+    message: DoneMessage, ports: PromotionPorts, policy: PromotionPolicy
 ) -> PromotionOutcome | None:
-    """Loop step for the ``fine-tune-done`` queue: promote the run's model hands-off (gate on, mark active).
+    """Loop step for the ``fine-tune-done`` queue: promote the run's model hands-off (gate on, mark active),
+    or run a promotion job asked for over HTTP (``PromoteModel``: ``run_promotion_job``).
 
     Returns ``None`` (and logs why) when there is nothing to promote: the run did not succeed or
     produced no model. Idempotent: a second delivery of the same message finds the version
@@ -549,6 +622,8 @@ def promote_and_roll_out(
     Raises ``NotFound`` for an unknown run or agent, ``ProviderError`` when deployment or the
     rollout was refused (the host retries transient ones and dead-letters the rest).
     """
+    if isinstance(message, PromoteModel):
+        return run_promotion_job(message, ports, policy)
     run = ports.runs.get(message.run_id)
     if run.state != "succeeded" or not run.fine_tuned_model:
         logger.info(
@@ -676,3 +751,149 @@ def rollback(request: RollbackRequest, ports: PromotionPorts, policy: PromotionP
         env=env,
         rollout=result,
     )
+
+
+# --- promotions asked for over HTTP: a job on the queue, its status on the version -------------------
+class PromotionTicket(BaseModel):
+    """What ``POST …/promote`` answers (202): the job and where to follow it."""
+
+    agent_id: str
+    version_id: str
+    job: PromotionJob
+    created: bool = Field(description="False: a job for this version was already queued or running.")
+
+
+def _with_job(models: ModelRegistry, version: ModelVersion, **changes: object) -> ModelVersion:
+    """Write ``changes`` on the version's job, on the latest copy of the version (retried on a race)."""
+    for _ in range(5):
+        latest = models.get(version.agent_id, version.id)
+        assert latest.promotion is not None
+        job = latest.promotion.model_copy(update={**changes, "updated_at": utcnow()})
+        try:
+            return models.update(latest.model_copy(update={"promotion": job}))
+        except Conflict:
+            continue
+    raise Conflict(f"could not record the promotion job of {version.id}: it kept changing; retry")
+
+
+def request_promotion(request: PromotionRequest, ports: PromotionPorts, *, queue: Queue) -> PromotionTicket:
+    """``POST /api/models/{agent_id}/promote``: check the request, register the version, record a job on
+    it and queue it on ``fine-tune-done`` (``PromoteModel``) — seconds, whatever the gate will take.
+
+    The same checks as ``promote_model`` run first, so a bad request is a 4xx now, not a failed job
+    later. A version whose job is still queued or running gets that job back (its message is sent
+    again under the same id: the queue drops the repeat, and a send lost to a crash is repaired)."""
+    agent = ports.agents.get(request.agent_id)
+    existing = _find_version(ports.models, agent.id, request.model_name)
+    run = find_run(ports.runs, agent.id, existing.model_name if existing else request.model_name)
+    if run is not None and run.state != "succeeded":
+        raise InvalidInput(
+            f"training run {run.id} for {run.fine_tuned_model} is {run.state}, not succeeded: nothing to promote"
+        )
+    if run is None and existing is None and not request.force:
+        raise InvalidInput(
+            f"no training run of {agent.id} produced model {request.model_name!r}; check the name with "
+            "get-training-status, or pass force to register it without lineage (skips the gate, recorded)",
+            field="model_name",
+        )
+    version = existing or _register(ports.models, ports.datasets, agent.id, request.model_name, run)
+    job = version.promotion
+    created = job is None or job.finished
+    if created:
+        job = PromotionJob(
+            id=uuid.uuid4().hex[:16],
+            mark_active=request.mark_active,
+            force=request.force,
+            dry_run=request.dry_run,
+            requested_by=request.promoted_by,
+        )
+        for _ in range(5):
+            try:
+                version = ports.models.update(version.model_copy(update={"promotion": job}))
+                break
+            except Conflict:
+                version = ports.models.get(agent.id, version.id)
+        else:
+            raise Conflict(f"{version.id} kept changing while its promotion was recorded; retry")
+    assert job is not None
+    message = PromoteModel(agent_id=agent.id, version_id=version.id, job_id=job.id)
+    queue.send(FINE_TUNE_DONE, message.model_dump(mode="json"), message_id=f"promote-{job.id}")
+    logger.info(
+        "promotion of %s queued as job %s", version.id, job.id, extra={"agent_id": agent.id, "job_id": job.id}
+    )
+    return PromotionTicket(agent_id=agent.id, version_id=version.id, job=job, created=created)
+
+
+def run_promotion_job(
+    message: PromoteModel, ports: PromotionPorts, policy: PromotionPolicy
+) -> PromotionOutcome | None:
+    """The queue worker's side of ``request_promotion``: run ``promote_model`` for the job, writing its
+    phase and the gate's progress on the version, then its outcome.
+
+    A message whose job is gone (a newer request replaced it) or finished (a repeated delivery) is
+    done: ``None``. A ``LightningError`` is recorded on the job — ``failed`` when permanent,
+    ``queued`` again with the error when transient — and raised, so the queue settles it by the one
+    rule (docs/guarantees.md)."""
+    version = ports.models.get(message.agent_id, message.version_id)
+    job = version.promotion
+    if job is None or job.id != message.job_id or job.finished:
+        logger.info(
+            "promotion job %s of %s is %s: nothing to do",
+            message.job_id,
+            message.version_id,
+            "replaced" if job is None or job.id != message.job_id else job.state,
+            extra={"agent_id": message.agent_id, "job_id": message.job_id},
+        )
+        return None
+    version = _with_job(ports.models, version, state="running", attempts=job.attempts + 1, error=None)
+
+    def progress(phase: PromotionPhase, replayed: int, planned: int) -> None:
+        changes: dict[str, object] = {"phase": phase}
+        if phase == "gating":
+            changes.update(replayed=replayed, planned=planned)
+        _with_job(ports.models, version, **changes)
+
+    request = PromotionRequest(
+        agent_id=message.agent_id,
+        model_name=version.model_name,
+        mark_active=job.mark_active,
+        force=job.force,
+        dry_run=job.dry_run,
+        promoted_by=job.requested_by,
+    )
+    try:
+        outcome = promote_model(request, ports, policy, progress=progress)
+    except LightningError as exc:
+        transient = isinstance(exc, TransientProviderError)
+        _with_job(
+            ports.models,
+            version,
+            state="queued" if transient else "failed",
+            error=f"{type(exc).__name__}: {exc}" + ("; retrying" if transient else ""),
+        )
+        raise
+    _with_job(
+        ports.models, version, state="succeeded", phase="done", action=outcome.action, message=outcome.message
+    )
+    return outcome
+
+
+def promotion_status(agent_id: str, version: str, *, models: ModelRegistry) -> dict[str, object]:
+    """``GET /api/models/{agent_id}/promotions/{version}``: the job, the version's status and, once
+    decided, the gate's decision."""
+    found = models.get(agent_id, version)
+    if found.promotion is None:
+        raise NotFound("promotion of", found.id, hint=f"POST /api/models/{agent_id}/promote to start one")
+    decision = found.decision
+    return {
+        "agent_id": agent_id,
+        "version_id": found.id,
+        "model_name": found.model_name,
+        "status": found.status,
+        "active": found.active,
+        "job": found.promotion.model_dump(mode="json"),
+        "decision": None
+        if decision is None
+        else {"promote": decision.promote, "reason": decision.reason, "forced": decision.forced},
+        "error": found.error,
+    }

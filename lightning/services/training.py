@@ -58,6 +58,7 @@ from lightning.domain.training import (
     run_state_for,
     step_rate,
 )
+from lightning.faultpoints import fault_point
 from lightning.ports.bundles import TrainingPorts
 from lightning.ports.clock import Clock
 from lightning.ports.datasets import BlobStore
@@ -220,6 +221,7 @@ def _drive(
                 provider.wait_for_file(run.validation_file_id, timeout=file_timeout)
             job = provider.find_job(run.idempotency_key)
             if job is None:
+                fault_point("training.before_create_job")
                 job = provider.create_job(
                     base_model=run.base_model,
                     training_file=run.training_file_id,

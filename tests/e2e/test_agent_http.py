@@ -70,7 +70,7 @@ def agent_process(
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+        process.communicate()  # also closes the pipes (a leaked pipe is a ResourceWarning)
 
 
 def test_serve_simulate_and_shutdown_flushes_every_episode(

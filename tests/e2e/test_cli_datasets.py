@@ -205,7 +205,7 @@ def test_a_killed_build_leaves_no_visible_dataset(capsys: pytest.CaptureFixture[
             time.sleep(0.005)
         process.send_signal(signal.SIGKILL)
     finally:
-        process.wait(timeout=30)
+        process.communicate(timeout=30)  # waits, and closes the stderr pipe
     assert process.returncode == -signal.SIGKILL
 
     assert main(["list-datasets"]) == 0

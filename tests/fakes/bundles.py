@@ -15,6 +15,7 @@ from lightning.adapters.files.writer import LocalDatasetWriter
 from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.adapters.tokens import O200kTokenCounter
 from lightning.ports.bundles import DatasetPorts, LabelingPorts, LoopPorts, PromotionPorts, TrainingPorts
+from tests.fakes.chat import OneByOne
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.episodes import InMemoryEpisodeStore
 from tests.fakes.finetune import FakeFineTuneProvider
@@ -38,7 +39,7 @@ class MemoryCursors:
         self.positions[name] = position
 
 
-class NoChat:
+class NoChat(OneByOne):
     """A ``ChatModel`` for tests that must never reach a model."""
 
     def choose_tool(self, **_: object) -> Any:

@@ -8,11 +8,17 @@ errors: 429/5xx/timeouts/connection failures → ``TransientProviderError`` (ret
 here a couple of times with backoff — an agent request should not wait long),
 other 4xx (unknown deployment, bad request) → ``ProviderError``. Built by the
 Container with ``from_settings`` through ``make_openai_client``.
+
+``choose_tools`` (the promotion gate's replay) runs the same call for many queries in a pool of
+``max_concurrency`` threads (8, what labeling's judge uses), and starts no call after its time limit.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import openai
@@ -21,8 +27,8 @@ from lightning.adapters.openai.client import make_openai_client
 from lightning.adapters.openai.errors import translate_error
 from lightning.adapters.retry import RetryPolicy
 from lightning.config import Settings
-from lightning.domain.errors import ProviderError
-from lightning.ports.chat import ToolCallChoice
+from lightning.domain.errors import LightningError, ProviderError
+from lightning.ports.chat import ChoiceOutcome, ToolCallChoice
 
 ToolChoice = Literal[
     "required",  # the model must call one of the tools (what the agents want)
@@ -41,8 +47,12 @@ class OpenAIChatModel:
         tool_choice: ToolChoice = "required",
         temperature: float | None = 0.0,
         retry: RetryPolicy | None = None,
+        max_concurrency: int = 8,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.max_concurrency = max(1, max_concurrency)
+        self._monotonic = monotonic
         self.provider = provider
         self.tool_choice: ToolChoice = tool_choice
         self.temperature = temperature
@@ -72,6 +82,34 @@ class OpenAIChatModel:
         what = f"chat completion with {model!r}"
         completion = self.retry.call(lambda: self._create(request, what), what=what)
         return _parse(completion, model)
+
+    def choose_tools(
+        self,
+        queries: Sequence[str],
+        *,
+        model: str,
+        system_prompt: str,
+        tools: list[dict[str, Any]],
+        time_limit: float | None = None,
+    ) -> list[ChoiceOutcome]:
+        """``choose_tool`` per query in a bounded pool; a call's error is its outcome, ``None`` when the
+        time limit passed before it started."""
+        started = self._monotonic()
+
+        def one(query: str) -> ChoiceOutcome:
+            if time_limit is not None and self._monotonic() - started >= time_limit:
+                return None
+            try:
+                return self.choose_tool(model=model, system_prompt=system_prompt, tools=tools, query=query)
+            except LightningError as exc:  # this query's outcome; anything else is a bug: let it raise
+                return exc
+
+        if len(queries) <= 1 or self.max_concurrency == 1:
+            return [one(query) for query in queries]
+        with ThreadPoolExecutor(
+            max_workers=min(self.max_concurrency, len(queries)), thread_name_prefix="chat"
+        ) as pool:
+            return list(pool.map(one, queries))
 
     def _create(self, request: dict[str, Any], what: str) -> Any:
         try:

@@ -12,9 +12,10 @@ from lightning.config import Settings
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.errors import TransientProviderError
 from lightning.ports.chat import ToolCallChoice
+from tests.fakes.chat import OneByOne
 
 
-class OracleChat:
+class OracleChat(OneByOne):
     """A ChatModel that answers known queries correctly; scripted answers for the rest."""
 
     def __init__(self) -> None:

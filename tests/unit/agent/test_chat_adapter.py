@@ -124,3 +124,65 @@ def test_persistent_throttling_is_transient_and_a_bad_request_is_permanent() -> 
         choose(model_over(missing))
     assert caught.value.status_code == 404
     assert len(missing.requests) == 1
+
+
+def test_choose_tools_answers_in_order_with_failures_as_outcomes() -> None:
+    answers = {
+        "q0": httpx.Response(200, json=completion(tool_call("analyze_churn", "{}"))),
+        "q1": httpx.Response(400, json={"error": {"message": "bad request"}}),
+        "q2": httpx.Response(200, json=completion(tool_call("analyze_churn", '{"period": "Q4"}'))),
+    }
+
+    def stand_in(request: httpx.Request) -> httpx.Response:
+        return answers[json.loads(request.content)["messages"][-1]["content"]]
+
+    client = openai.OpenAI(
+        api_key="k",
+        base_url="http://stand-in/v1",
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(stand_in)),
+    )
+    chat = OpenAIChatModel(client, retry=RetryPolicy(max_attempts=1), max_concurrency=3)
+    out = chat.choose_tools(["q0", "q1", "q2"], model="m", system_prompt="s", tools=TOOLS)
+    assert [type(o).__name__ for o in out] == ["ToolCallChoice", "ProviderError", "ToolCallChoice"]
+    assert out[2].arguments == {"period": "Q4"}  # type: ignore[union-attr]
+
+
+def test_choose_tools_never_runs_more_calls_at_once_than_its_pool() -> None:
+    import threading
+
+    lock = threading.Lock()
+    in_flight = {"now": 0, "max": 0}
+    three = threading.Barrier(3, timeout=10)  # the first three calls meet: proof the pool runs them together
+
+    def stand_in(request: httpx.Request) -> httpx.Response:
+        with lock:
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        try:
+            if json.loads(request.content)["messages"][-1]["content"] in {"q0", "q1", "q2"}:
+                three.wait()
+            return httpx.Response(200, json=completion(tool_call("analyze_churn", "{}")))
+        finally:
+            with lock:
+                in_flight["now"] -= 1
+
+    client = openai.OpenAI(
+        api_key="k",
+        base_url="http://stand-in/v1",
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(stand_in)),
+    )
+    chat = OpenAIChatModel(client, max_concurrency=3)
+    out = chat.choose_tools([f"q{i}" for i in range(9)], model="m", system_prompt="s", tools=TOOLS)
+    assert all(o is not None and not isinstance(o, Exception) for o in out)
+    assert in_flight["max"] == 3
+
+
+def test_choose_tools_starts_no_call_after_its_time_limit() -> None:
+    ticks = iter([0.0, 0.0, 5.0, 10.0, 11.0])  # start, then one reading before each call
+    stand = StandIn(*[httpx.Response(200, json=completion(tool_call("analyze_churn", "{}")))] * 2)
+    chat = model_over(stand, max_concurrency=1, monotonic=lambda: next(ticks))
+    out = chat.choose_tools(["a", "b", "c", "d"], model="m", system_prompt="s", tools=TOOLS, time_limit=10)
+    assert [o is None for o in out] == [False, False, True, True]
+    assert len(stand.requests) == 2

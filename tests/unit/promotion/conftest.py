@@ -20,6 +20,7 @@ from lightning.ports.bundles import PromotionPorts
 from lightning.ports.chat import ToolCallChoice
 from lightning.ports.tools import ToolRunner
 from lightning.services.promotion import PromotionPolicy
+from tests.fakes.chat import OneByOne
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
 from tests.fakes.episodes import InMemoryEpisodeStore
 from tests.fakes.golden import InMemoryGoldenStore
@@ -32,7 +33,7 @@ FT_MODEL = "ft:local-base:autonomous-agent:abc123"
 TOOLS = ["analyze_churn", "sales_report", "top_products", "customer_segments", "sales_forecast"]
 
 
-class ScriptedChat:
+class ScriptedChat(OneByOne):
     """Answers from ground truth with a per-model skill: ``wrong_every`` k → every k-th answer uses the
     next tool over; ``down`` → the call fails; unknown models answer correctly."""
 
