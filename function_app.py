@@ -11,6 +11,7 @@ blueprint                   trigger                                      service
 ``finetune``                Service Bus ``fine-tune-jobs``               ``start_or_poll_fine_tune``
 ``finetune``                Service Bus ``fine-tune-done``               ``promote_and_roll_out``
 ``http``                    HTTP ``/api/...`` (auth level FUNCTION)      labeling, datasets, training, promotion
+``console``                 HTTP ``/api/console/{file}`` (anonymous)     the review console's static page
 ==========================  ===========================================  ===================================
 
 App settings are documented in ``docs/functions.md``.
@@ -20,9 +21,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from lightning.functions import datasets, finetune, http, labeling
+from lightning.functions import console, datasets, finetune, http, labeling
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (labeling.bp, datasets.bp, finetune.bp, http.bp):
+for blueprint in (labeling.bp, datasets.bp, finetune.bp, http.bp, console.bp):
     app.register_functions(blueprint)
