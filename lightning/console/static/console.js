@@ -242,6 +242,10 @@ function showEpisode(episode, item = state.item) {
 }
 
 function resetForm(episode) {
+  // A new episode: keys go back to the page (after a save from the tool select, 5 or s must not type there).
+  if (document.activeElement instanceof HTMLElement && $('label-form').contains(document.activeElement)) {
+    document.activeElement.blur();
+  }
   const label = autoLabel(episode);
   state.rewardSet = false;
   $('reward').value = String(label ? label.score : 0.5);
@@ -338,9 +342,12 @@ async function save() {
   try {
     const headers = state.etag ? {'If-Match': `"${state.etag}"`} : {};
     const {body: saved} = await call('POST', `episodes/${encodeURIComponent(episode.id)}/label`, {json: body, headers});
-    const golden = saved.golden_id ? ' It joined the golden set.' : '';
-    saveStatus(`Saved as a ${saved.kind} by ${saved.label.labeled_by}.${golden}`, 'ok');
-    $('last-saved').textContent = `Last saved: ${episode.id} (${saved.kind})`;
+    const golden = saved.golden_id ? '; it joined the golden set' : '';
+    const last = $('last-saved');
+    last.textContent = `Saved ${episode.id} as a ${saved.kind} by ${saved.label.labeled_by}${golden}.`;
+    last.dataset.episodeId = episode.id;
+    last.dataset.kind = saved.kind;
+    saveStatus('');
     dropFromQueue(episode.id);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
@@ -608,7 +615,15 @@ function onKey(event) {
 
 function bind() {
   for (const name of VIEWS) $(`tab-${name}`).addEventListener('click', () => { location.hash = name; });
-  window.addEventListener('hashchange', () => show(location.hash.slice(1)));
+  window.addEventListener('hashchange', () => {
+    if (/^#(token|key)=/.test(location.hash)) { // a link with credentials opened in this tab
+      takeCredentials();
+      banner('');
+      start();
+      return;
+    }
+    show(location.hash.slice(1));
+  });
   $('agent-select').addEventListener('change', (event) => {
     state.agent = state.agents.find((a) => a.id === event.target.value) || null;
     if (state.agent) localStorage.setItem(AGENT_KEY, state.agent.id);
