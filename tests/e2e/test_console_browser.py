@@ -477,3 +477,65 @@ def test_loop_status_draws_the_before_after_on_ground_truth(
     assert p.locator("[data-testid=active-version]").inner_text() == f"{AGENT}:v1"
     assert "ground truth first" in p.locator("[data-testid=models-table]").inner_text()
     p.screenshot(path=str(shots / "loop-status.png"), full_page=True)
+
+
+def test_the_pages_schema_checks_match_the_servers(
+    page: Watched, console: RunningConsole, store: Container
+) -> None:
+    """The JSON editor's checks (schema.js) find the same problems, at the same paths, as the server's."""
+    from lightning.domain.tool_schema import schema_problems
+
+    agent = store.agents.get(AGENT)
+    generic = {
+        "type": "object",
+        "properties": {
+            "tags": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 3},
+                "minItems": 1,
+                "maxItems": 2,
+            },
+            "code": {"type": "string", "pattern": "^[A-Z]{2}$", "minLength": 2},
+            "ratio": {"type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "fixed": {"const": "x"},
+        },
+        "required": ["code"],
+        "additionalProperties": {"type": "integer"},
+    }
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (value, tool.parameters)
+        for tool in agent.tools
+        for value in (
+            {},
+            dict(DEFAULTS[tool.name]),
+            {**DEFAULTS[tool.name], "extra": 1},
+            dict.fromkeys(tool.required, True),
+            dict.fromkeys(tool.required, 0),
+            dict.fromkeys(tool.required, "west"),
+            [],
+            "text",
+        )
+    ] + [
+        (value, generic)
+        for value in (
+            {"code": "AB"},
+            {"code": "abc", "tags": [], "ratio": 1, "fixed": "y", "other": 1.5},
+            {"code": "A", "tags": ["long-tag", 3, "ok", "x"], "ratio": None, "other": 2},
+            {"code": 12},
+        )
+    ]
+    p = page.page
+    p.goto(console.url + "/")
+    p.wait_for_selector("body[data-ready=true]")
+    shown = p.evaluate(
+        "async (cases) => { const m = await import('./schema.js');"
+        " return cases.map(([value, schema]) => m.schemaProblems(value, schema)); }",
+        [list(case) for case in cases],
+    )
+    for (value, schema), problems in zip(cases, shown, strict=True):
+        server = schema_problems(value, schema)
+        assert [m.split(" ")[0] for m in problems] == [m.split(" ")[0] for m in server], (
+            value,
+            problems,
+            server,
+        )

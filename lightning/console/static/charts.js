@@ -41,7 +41,8 @@ export function intervalBars({title, groups, legend, width = 560, height = 260})
           svg('line', {x1: cx - 6, x2: cx + 6, y1: y(bar.low), y2: y(bar.low), class: 'whisker'}),
           svg('line', {x1: cx - 6, x2: cx + 6, y1: y(bar.high), y2: y(bar.high), class: 'whisker'}));
       }
-      root.append(svg('text', {x: x + barW / 2, y: top - 6, class: 'value', 'text-anchor': 'middle', text: `${(100 * bar.value).toFixed(1)}`}));
+      const labelY = y(Math.max(bar.value, bar.high ?? bar.value)) - 6;
+      root.append(svg('text', {x: x + barW / 2, y: labelY, class: 'value', 'text-anchor': 'middle', text: `${(100 * bar.value).toFixed(1)}`}));
     });
     root.append(svg('text', {x: margin.left + g * groupW + groupW / 2, y: height - margin.bottom + 18, class: 'label', 'text-anchor': 'middle', text: group.label}));
   });

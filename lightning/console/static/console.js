@@ -5,7 +5,7 @@
 
 import {ApiError, call, setToken, takeCredentials} from './api.js';
 import {intervalBars, intervalStrip} from './charts.js';
-import {$, clear, el, fixed, percent, pretty, rateText, table, when} from './dom.js';
+import {$, clear, el, fixed, percent, percentRate, pretty, rateText, table, when} from './dom.js';
 import {argumentProblems, skeleton} from './schema.js';
 
 const REWARD_BANDS = {1: 0.0, 2: 0.25, 3: 0.5, 4: 0.75, 5: 1.0};
@@ -527,6 +527,14 @@ function beforeAfter(pair) {
     el('figcaption', {text: `Ground truth: golden set ${pair.golden_set || '(known answers)'}, n=${n}; whiskers are 95% intervals. ${judged}`}));
 }
 
+function gateTruth(gate) {
+  const truth = (side) => (side && side.ground_truth && side.ground_truth.n ? side.ground_truth.tool_accuracy : null);
+  const before = truth(gate && gate.baseline);
+  const after = truth(gate && gate.candidate);
+  if (!before || !after) return 'no golden set';
+  return `${percentRate(before)} → ${percentRate(after)}`;
+}
+
 function renderStatus(status) {
   const root = clear($('status'));
   const trust = status.judge.trust;
@@ -540,10 +548,11 @@ function renderStatus(status) {
     el('h3', {text: 'Before / after: the active model against the previous one'}),
     beforeAfter(status.before_after),
     el('h3', {text: 'Models'}),
-    status.models.length ? table(['Version', 'Model', 'Status', 'Active', 'Gate', 'Basis', 'Reason'], status.models.map((m) => [
+    status.models.length ? table(['Version', 'Model', 'Status', 'Active', 'Gate', 'Basis', 'Tool accuracy, ground truth (baseline → candidate)', 'Reason'], status.models.map((m) => [
       `v${m.version}`, m.model_name, m.status, m.active ? 'active' : '',
       m.gate ? (m.gate.promote ? (m.gate.forced ? 'forced' : 'passed') : 'refused') : '–',
       m.gate ? (m.gate.ground_truth ? 'ground truth first' : 'judge only') : '–',
+      gateTruth(m.gate),
       m.gate ? m.gate.reason : '–']), {'data-testid': 'models-table'}) : el('p', {class: 'muted', text: 'No model versions yet.'}),
     el('h3', {text: 'Training runs'}),
     status.runs.length ? table(['Run', 'State', 'Dataset', 'Progress', 'Fine-tuned model', 'Created (UTC)'], status.runs.map((r) => [

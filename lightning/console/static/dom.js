@@ -56,6 +56,12 @@ export function rateText(rate) {
   return `${fixed(rate.value)} [${fixed(rate.low)}, ${fixed(rate.high)}] (n=${rate.n})`;
 }
 
+/** A rate in percent: 84.8% [76.5%, 90.6%] (n=99). */
+export function percentRate(rate) {
+  if (!rate || rate.value === null || rate.value === undefined) return '–';
+  return `${percent(rate.value)} [${percent(rate.low)}, ${percent(rate.high)}] (n=${rate.n})`;
+}
+
 export function when(iso) {
   if (!iso) return '–';
   const date = new Date(iso);
