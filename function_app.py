@@ -12,6 +12,7 @@ blueprint                   trigger                                      service
 ``finetune``                Service Bus ``fine-tune-done``               ``promote_and_roll_out``
 ``http``                    HTTP ``/api/...`` (auth level FUNCTION)      labeling, datasets, training, status
 ``promotions``              HTTP ``/api/models/{id}/promote`` → 202      ``request_promotion`` (+ status URL)
+``console``                 HTTP ``/api/console/{file}`` (anonymous)     the review console's static page
 ==========================  ===========================================  ===================================
 
 App settings are documented in ``docs/functions.md``.
@@ -21,9 +22,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from lightning.functions import datasets, finetune, http, labeling, promotions
+from lightning.functions import console, datasets, finetune, http, labeling, promotions
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (labeling.bp, datasets.bp, finetune.bp, http.bp, promotions.bp):
+for blueprint in (labeling.bp, datasets.bp, finetune.bp, http.bp, promotions.bp, console.bp):
     app.register_functions(blueprint)

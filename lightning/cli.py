@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "model_server",
     "agent",
     "loop",
+    "console",
 )
 
 EXIT_ERROR = 1

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     lightning_agents_dir: Path | None = Field(default=None, description="Extra agent definitions (*.yaml).")
     lightning_evaluator: str = "task_adherence"
     lightning_user: str | None = Field(default=None, description="Name recorded on human labels.")
+    lightning_console_token: SecretStr | None = Field(
+        default=None,
+        description="serve-console's bearer token(s): name:secret[,name:secret…] (the name is labeled_by).",
+    )
 
     # --- Cosmos DB ---------------------------------------------------------------------------
     cosmos_endpoint: str | None = None

@@ -22,12 +22,18 @@ EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
         ("opentelemetry.sdk", "opentelemetry-sdk"),
         ("azure.monitor.opentelemetry", "azure-monitor-opentelemetry"),
     ),
+    "console": (("starlette", "starlette"), ("uvicorn", "uvicorn")),
     "judge": (("azure.ai.evaluation", "azure-ai-evaluation"),),
     "charts": (("matplotlib", "matplotlib"),),
 }
 """extra → (import name, distribution name) of each package it adds."""
 
-COMMAND_EXTRAS = {"serve-models": "server", "serve-agent": "agent", "compare-versions": "charts"}
+COMMAND_EXTRAS = {
+    "serve-models": "server",
+    "serve-agent": "agent",
+    "serve-console": "console",
+    "compare-versions": "charts",
+}
 """The extra a CLI verb needs (it decides for modules that two extras share, such as starlette)."""
 
 

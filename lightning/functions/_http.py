@@ -1,102 +1,101 @@
-"""HTTP plumbing for the Functions endpoints: JSON responses and the domain-error → status mapping.
+"""HTTP plumbing for the Functions endpoints: ``func.HttpRequest`` ↔ the shared API's values.
 
-Every endpoint body runs inside ``json_endpoint``: a ``LightningError`` becomes its ``http_status``
-(``InvalidInput`` 400, ``NotFound`` 404, ``Conflict`` 409, ``ProviderError`` 502/503) with a JSON body
-``{"error": {"type", "message", ...ids}}``; a request body or query string that does not validate is a
-400 naming the fields; anything unexpected is logged and answered 500 without internals.
+``serve(req, name)`` answers with the shared API's route ``name`` (``lightning/api``) on the Function
+App's Container: the request becomes an ``ApiRequest`` — the caller is App Service authentication's
+principal (``x-ms-client-principal-name``), the ``code`` query parameter is the host's function key, not
+ours — and the ``ApiResponse`` a ``func.HttpResponse``. Errors map in ``lightning.api.respond``:
+``InvalidInput`` 400, ``NotFound`` 404, ``Conflict`` 409, ``ProviderError`` 502/503, a body or query
+string that does not validate 400 naming the fields, anything unexpected 500 without internals.
+
+``json_endpoint`` wraps a Functions-only handler (``promote_model``) with the same mapping.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from lightning.domain.errors import InvalidInput, LightningError, TransientProviderError
-
-logger = logging.getLogger(__name__)
+from lightning import api
+from lightning.api import ApiRequest, ApiResponse
 
 M = TypeVar("M", bound=BaseModel)
 
+PRINCIPAL_HEADER = "x-ms-client-principal-name"
+"""Set by App Service authentication (Entra ID sign-in), which strips it from incoming requests."""
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body, default=str, ensure_ascii=False),
-        status_code=status,
-        mimetype="application/json",
-        headers=headers,
+
+def to_api_request(req: func.HttpRequest) -> ApiRequest:
+    return ApiRequest(
+        method=req.method.upper(),
+        path_params=dict(req.route_params),
+        # ``code`` is the function key when passed in the query string: the host's, not ours.
+        query={k: v for k, v in req.params.items() if k != "code"},
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body() or b"",
+        caller=req.headers.get(PRINCIPAL_HEADER) or None,
     )
 
 
+def to_http_response(response: ApiResponse) -> func.HttpResponse:
+    return func.HttpResponse(
+        response.content(),
+        status_code=response.status,
+        mimetype="application/json",
+        headers=response.headers or None,
+    )
+
+
+def serve(req: func.HttpRequest, name: str) -> func.HttpResponse:
+    """Answer ``req`` with the shared API's route ``name`` on the Function App's Container."""
+    from lightning.functions._runtime import container
+
+    target = api.route(name)
+    request = to_api_request(req)
+    # The Container is built inside ``respond``: bad settings are answered like any other error.
+    return to_http_response(
+        api.respond(lambda: target.handler(request, container()), what=f"{req.method} {req.url}")
+    )
+
+
+# --- for Functions-only handlers ------------------------------------------------------------------
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return to_http_response(api.json_response(body, status, headers))
+
+
 def error_response(status: int, kind: str, message: str, **context: Any) -> func.HttpResponse:
-    error = {"type": kind, "message": message, **{k: v for k, v in context.items() if v is not None}}
-    headers = None
-    if "retry_after" in context and context["retry_after"] is not None:
-        headers = {"Retry-After": str(max(1, round(float(context["retry_after"]))))}
-    return json_response({"error": error}, status, headers)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ())) or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
+    return to_http_response(api.error_response(status, kind, message, **context))
 
 
 def parse_body(req: func.HttpRequest, model: type[M]) -> M:
     """The JSON body validated by ``model``; ``InvalidInput`` for missing, malformed or invalid JSON."""
-    raw = req.get_body() or b""
-    if not raw.strip():
-        data: Any = {}
-    else:
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInput(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return parse_model(model, data)
+    return api.parse_json_body(req.get_body() or b"", model)
 
 
 def parse_model(model: type[M], data: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(_validation_message(exc)) from None
+    return api.parse_model(model, data)
 
 
 def json_endpoint(
     handler: Callable[[func.HttpRequest], Any],
 ) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """Wrap an endpoint: its return value becomes a 200 JSON body; errors become statuses (see module)."""
+    """Wrap a Functions-only endpoint: its return value becomes a 200 JSON body (a ``func.HttpResponse``
+    is kept as it is); errors become statuses as in the shared API."""
 
     def endpoint(req: func.HttpRequest) -> func.HttpResponse:
-        try:
+        kept: list[func.HttpResponse] = []
+
+        def call() -> Any:
             result = handler(req)
-        except LightningError as exc:
-            return error_response(
-                exc.http_status,
-                type(exc).__name__,
-                exc.message,
-                id=getattr(exc, "ident", None),
-                field=getattr(exc, "field", None),
-                retry_after=exc.retry_after if isinstance(exc, TransientProviderError) else None,
-            )
-        except ValidationError as exc:  # a model built inside the handler from user input
-            return error_response(400, "InvalidInput", _validation_message(exc))
-        except Exception:
-            logger.exception("unhandled error in %s %s", req.method, req.url)
-            return error_response(500, "InternalError", "internal error; see the Function App logs")
-        if isinstance(result, func.HttpResponse):
+            if isinstance(result, func.HttpResponse):
+                kept.append(result)
+                return None
             return result
-        if isinstance(result, BaseModel):
-            result = result.model_dump(mode="json")
-        return json_response(result)
+
+        answer = api.respond(call, what=f"{req.method} {req.url}")
+        return kept[0] if kept else to_http_response(answer)
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__

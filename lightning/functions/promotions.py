@@ -20,7 +20,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from lightning.functions._http import json_endpoint, json_response, parse_body
+from lightning.functions._http import PRINCIPAL_HEADER, json_endpoint, json_response, parse_body
 from lightning.functions._runtime import container
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -37,7 +37,7 @@ class PromoteBody(BaseModel):
 
 def _caller(req: func.HttpRequest) -> str:
     """Who is asking: the App Service authentication principal when there is one."""
-    return req.headers.get("x-ms-client-principal-name") or container().settings.lightning_user or "http"
+    return req.headers.get(PRINCIPAL_HEADER) or container().settings.lightning_user or "http"
 
 
 def status_path(agent_id: str, version_id: str) -> str:

@@ -1,6 +1,7 @@
 """Golden sets: import an agent's known-right answers from a file, and list them.
 
-Called by ``import-golden`` / ``list-golden``, ``POST``/``GET /api/golden`` and the console. A golden
+Called by ``import-golden`` / ``list-golden``, ``POST``/``GET /api/golden``,
+``POST /api/episodes/{id}/golden`` and the console. A golden
 file is JSONL, one ``{"query", "expected_tool", "expected_arguments"}`` per line (``context``
 optional). Every line is checked like a person's correction — the tool must be one of the agent's,
 the arguments valid under its JSON schema — and a bad line is reported by number; the good ones are
@@ -15,10 +16,12 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lightning.domain.episode import is_confirmation, is_correction
 from lightning.domain.errors import InvalidInput
 from lightning.domain.golden import GoldenExample
 from lightning.domain.tool_schema import call_problems
 from lightning.ports.agents import AgentRegistry
+from lightning.ports.episodes import EpisodeStore
 from lightning.ports.golden import GoldenStore
 
 MAX_QUERY_CHARS = 20_000
@@ -118,3 +121,66 @@ def list_golden(
     if limit is not None and limit < 1:
         raise InvalidInput(f"--limit must be at least 1, got {limit}", field="limit")
     return golden.list(agent_id, limit=limit)
+
+
+def golden_from_episode(
+    episode_id: str,
+    *,
+    expected_tool: str | None = None,
+    expected_arguments: dict[str, object] | None = None,
+    episodes: EpisodeStore,
+    agents: AgentRegistry,
+    golden: GoldenStore,
+    created_by: str,
+    confirm_at: float = 0.7,
+) -> GoldenExample:
+    """An episode's request with its right call, added to the agent's golden set (the console's one
+    click). The call is the one given — a tool alone keeps the agent's arguments when it is the agent's
+    tool — else the call a person's label names (their correction, or the agent's call they confirmed:
+    rewarded at least ``confirm_at`` or named as the right one).
+    Checked like any golden line; replaces an earlier answer to the same request. Unknown episode →
+    ``NotFound``; no call to take → ``InvalidInput``."""
+    episode = episodes.get(episode_id)
+    agent = agents.get(episode.agent_id)
+    action = episode.action
+    if expected_tool is None and expected_arguments is None:
+        human = episode.human_label
+        named = is_correction(human, action) or is_confirmation(human, action, min_reward=confirm_at)
+        if not named:
+            raise InvalidInput(
+                "no right call to add: give expected_tool and expected_arguments, or label the episode "
+                "first (a correction or a confirmation names the call)",
+                field="expected_tool",
+            )
+        call = episode.training_call()
+        if call is None:
+            raise InvalidInput("the agent called no tool: give expected_tool", field="expected_tool")
+        tool, arguments = call
+    else:
+        tool = expected_tool or action.tool or ""
+        if not tool:
+            raise InvalidInput("the agent called no tool: give expected_tool", field="expected_tool")
+        if expected_arguments is not None:
+            arguments = dict(expected_arguments)
+        elif tool == action.tool:
+            arguments = dict(action.arguments)
+        else:
+            arguments = {}
+    problems = call_problems(agent, tool, arguments)
+    if problems:
+        raise InvalidInput(
+            f"not a call {agent.id} can make: {'; '.join(problems)}", field="expected_arguments"
+        )
+    same = tool == action.tool and arguments == action.arguments
+    example = GoldenExample.of(
+        agent_id=agent.id,
+        query=episode.state.query,
+        context=dict(episode.state.context),
+        expected_tool=tool,
+        expected_arguments=arguments,
+        source="confirmation" if same else "correction",
+        episode_id=episode.id,
+        created_by=created_by,
+    )
+    golden.put([example])
+    return example

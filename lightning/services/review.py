@@ -178,25 +178,32 @@ def review_queue(
         list(episodes.query(EpisodeQuery(agent_id=agent.id, limit=policy.sample))) if policy.sample else []
     )
     rarity = _Rarity(recent or candidates)
-    scored = [(episode, *_signals(episode, rarity, policy)) for episode in candidates]
+    # Each candidate's spread keys are computed once: the greedy pick below looks at every remaining
+    # candidate for every pick (limit × candidates), so it must only look things up.
+    scored: list[tuple[Episode, float, list[str], tuple[str, str], frozenset[str]]] = []
+    for episode in candidates:
+        score, why = _signals(episode, rarity, policy)
+        kind = (episode.action.tool or "", why[0] if why else "")
+        scored.append((episode, score, why, kind, frozenset(_words(episode.state.query))))
     picked: list[ReviewItem] = []
     like: Counter[tuple[str, str]] = Counter()
     phrasing: Counter[frozenset[str]] = Counter()
     remaining = scored
+
+    def adjusted(entry: tuple[Episode, float, list[str], tuple[str, str], frozenset[str]]) -> float:
+        _episode, score, _why, kind, words = entry
+        return score * policy.spread ** (like[kind] + phrasing[words])
+
     while remaining and len(picked) < request.limit:
-
-        def adjusted(entry: tuple[Episode, float, list[str]]) -> float:
-            episode, score, why = entry
-            kind = (episode.action.tool or "", why[0] if why else "")
-            repeats = like[kind] + phrasing[frozenset(_words(episode.state.query))]
-            return score * policy.spread**repeats
-
-        best = max(remaining, key=lambda entry: (adjusted(entry), entry[0].timestamp, entry[0].id))
-        episode, _score, why = best
+        best = max(
+            range(len(remaining)),
+            key=lambda i: (adjusted(remaining[i]), remaining[i][0].timestamp, remaining[i][0].id),
+        )
+        entry = remaining.pop(best)
+        episode, _score, why, kind, words = entry
         if not why:
             break  # nothing left that a review would teach anything
-        picked.append(_item(episode, round(adjusted(best), 4), why))
-        like[(episode.action.tool or "", why[0])] += 1
-        phrasing[frozenset(_words(episode.state.query))] += 1
-        remaining = [entry for entry in remaining if entry[0].id != episode.id]
+        picked.append(_item(episode, round(adjusted(entry), 4), why))
+        like[kind] += 1
+        phrasing[words] += 1
     return picked

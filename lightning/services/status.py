@@ -44,6 +44,11 @@ class LoopStatus(BaseModel):
     before_after: BeforeAfter | None = None
 
 
+def _figures(summary: EvaluationSummary | None) -> dict[str, Any] | None:
+    """A side of a gate decision: its ground-truth and judge figures (per-request details left out)."""
+    return None if summary is None else summary.model_dump(mode="json", exclude={"details"})
+
+
 def _model_row(version: ModelVersion) -> dict[str, Any]:
     decision = version.decision
     return {
@@ -62,6 +67,8 @@ def _model_row(version: ModelVersion) -> dict[str, Any]:
             "forced": decision.forced,
             "ground_truth": decision.ground_truth,
             "reason": decision.reason,
+            "candidate": _figures(decision.candidate),
+            "baseline": _figures(decision.baseline),
         },
     }
 

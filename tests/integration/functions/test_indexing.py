@@ -35,6 +35,10 @@ def test_every_trigger_is_indexed_with_its_binding() -> None:
         "list_golden",
         "import_golden",
         "loop_status",
+        "add_episode_to_golden",
+        "list_agents",
+        "whoami",
+        "console_page",
     }
     [feed] = _bindings("label_changed_episodes")
     assert feed["type"] == "cosmosDBTrigger"
@@ -62,7 +66,9 @@ def test_http_routes_and_function_auth_level() -> None:
         trigger = next((b for b in _bindings(name) if b["type"] == "httpTrigger"), None)
         if trigger is None:
             continue
-        assert trigger["authLevel"] == "FUNCTION", name
+        # The console's static page is the one anonymous route: files with no data (App Service
+        # authentication guards the app); every API route needs the function key.
+        assert trigger["authLevel"] == ("ANONYMOUS" if name == "console_page" else "FUNCTION"), name
         assert fn.is_http_function()
         routes[name] = (trigger["route"], tuple(trigger["methods"]))
     assert routes == {
@@ -79,7 +85,21 @@ def test_http_routes_and_function_auth_level() -> None:
         "list_golden": ("golden", ("GET",)),
         "import_golden": ("golden", ("POST",)),
         "loop_status": ("status", ("GET",)),
+        "add_episode_to_golden": ("episodes/{episode_id}/golden", ("POST",)),
+        "list_agents": ("agents", ("GET",)),
+        "whoami": ("whoami", ("GET",)),
+        "console_page": ("console/{*path}", ("GET",)),
     }
+
+
+def test_the_function_app_serves_the_shared_api_route_for_route() -> None:
+    """One API shape: every route of lightning.api is a Function with the same name, path and method
+    (the console serves the same table)."""
+    from lightning.api import ROUTES
+
+    for route in ROUTES:
+        trigger = next(b for b in _bindings(route.name) if b["type"] == "httpTrigger")
+        assert (trigger["route"], tuple(trigger["methods"])) == (route.path, (route.method,)), route.name
 
 
 def test_importing_the_app_builds_nothing() -> None:
