@@ -6,7 +6,9 @@ readers take the one or two ports they need:
 
 - ``start_training(request, ports, policy=TrainingPolicy())`` → ``StartResult`` — idempotent: the same
   dataset + settings returns the existing run (resuming it if a crash interrupted it) instead of paying
-  for a second job.
+  for a second job. A run that failed before the provider created a job never blocks: the same request
+  starts a new attempt. ``start_failure(result)`` is the error to report when the start ended on a
+  failed or cancelled run.
 - ``poll_training(run, *, runs, provider)`` → ``(run, terminal)`` — advances the stored run from the
   provider's answer.
 - ``training_status(job_id, *, runs, provider)`` → ``TrainingStatus`` (polls first).
@@ -36,7 +38,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lightning.domain.dataset import DatasetFile, DatasetManifest
 from lightning.domain.episode import utcnow
-from lightning.domain.errors import Conflict, InvalidInput, NotFound, ProviderError, TransientProviderError
+from lightning.domain.errors import (
+    Conflict,
+    InvalidInput,
+    LightningError,
+    NotFound,
+    ProviderError,
+    TransientProviderError,
+)
 from lightning.domain.messages import (
     FINE_TUNE_DONE,
     FINE_TUNE_JOBS,
@@ -77,7 +86,11 @@ class StartTraining(BaseModel):
     seed: int | None = None
     suffix: str | None = Field(default=None, description="Model-name suffix; derived from the agent id.")
     use_validation: bool = Field(default=True, description="Use the dataset's validation file if it has one.")
-    restart: bool = Field(default=False, description="Start again when the same run failed or was cancelled.")
+    restart: bool = Field(
+        default=False,
+        description="Start again when the same run failed or was cancelled after its job was created (a run "
+        "that failed before that is retried without it).",
+    )
 
 
 class TrainingPolicy(BaseModel):
@@ -95,6 +108,10 @@ class TrainingPolicy(BaseModel):
 class StartResult(BaseModel):
     run: TrainingRun
     created: bool = Field(description="False: an identical run already existed and was returned.")
+    retried: TrainingRun | None = Field(
+        default=None,
+        description="The identical run that failed before a job was created, which this new attempt replaces.",
+    )
 
 
 class TrainingStatus(BaseModel):
@@ -104,6 +121,10 @@ class TrainingStatus(BaseModel):
     run_id: str | None
     agent_id: str | None
     status: str
+    base_model: str | None = None
+    served_by: str | None = Field(
+        default=None, description="The model that trains when base_model is another name for it."
+    )
     progress_percent: int
     current_epoch: int | None = None
     total_epochs: int | None = None
@@ -165,12 +186,18 @@ def start_training(
         use_validation=use_validation,
     )
     attempt = 1
+    retried: TrainingRun | None = None
     while True:
         key = base_key if attempt == 1 else f"{base_key}-{attempt}"
         existing = runs.find_by_key(key)
         if existing is None:
             break
         if existing.state in {"failed", "cancelled"} and request.restart:
+            attempt += 1
+            continue
+        if _failed_without_job(existing, provider):
+            # nothing was paid for and nothing is running: a failed start never blocks the next one
+            retried = existing
             attempt += 1
             continue
         if existing.terminal:
@@ -193,9 +220,42 @@ def start_training(
         )
     )
     logger.info("training run %s %s", run.id, "created" if created else "exists", extra={"run_id": run.id})
-    if run.terminal:
-        return StartResult(run=run, created=created)
-    return StartResult(run=_drive(run, manifest, ports, policy), created=created)
+    if not run.terminal:
+        run = _drive(run, manifest, ports, policy)
+    return StartResult(run=run, created=created, retried=retried if created else None)
+
+
+def _failed_without_job(run: TrainingRun, provider: FineTuneProvider) -> bool:
+    """The run failed before the provider created a job (a refused base model, a rejected file …).
+
+    A crash can hide a job the provider did create (the answer was lost): when files were uploaded, ask
+    the provider for a job with the run's key before calling it job-less."""
+    if run.state != "failed" or run.job_id is not None:
+        return False
+    return run.training_file_id is None or provider.find_job(run.idempotency_key) is None
+
+
+def start_failure(result: StartResult) -> LightningError | None:
+    """The error a start that ended on a failed or cancelled run reports (None when it did not).
+
+    Says why and what to do next: the same command again for a run that failed before its job existed,
+    ``--restart`` for one whose job failed or was cancelled."""
+    run = result.run
+    if run.state == "failed":
+        if result.created and run.job_id is None:
+            return ProviderError(
+                f"training run {run.id} failed before a job was created: {run.error}; "
+                "fix that and run the same start-training again (it starts a new attempt)",
+                provider=run.provider,
+            )
+        job = f" (job {run.job_id})" if run.job_id else ""
+        again = "fix that and pass --restart" if result.created else "pass --restart to start again"
+        return ProviderError(
+            f"training run {run.id}{job} failed: {run.error}; {again}", provider=run.provider
+        )
+    if run.state == "cancelled":
+        return Conflict(f"training run {run.id} was cancelled; pass --restart to start again", ident=run.id)
+    return None
 
 
 def new_run_id() -> str:
@@ -289,6 +349,7 @@ def apply_job(run: TrainingRun, job: ProviderJob) -> TrainingRun:
         "events": events,
         "job_created_at": job.created_at or run.job_created_at,
         "fine_tuned_model": job.fine_tuned_model or run.fine_tuned_model,
+        "served_by": job.served_by or run.served_by,
     }
     state = run_state_for(job.status)
     if job.error:
@@ -398,6 +459,8 @@ def status_of(run: TrainingRun, *, now: datetime | None = None, known: bool = Tr
         run_id=run.id if known else None,
         agent_id=run.agent_id or None,
         status=run.state,
+        base_model=run.base_model or None,
+        served_by=run.served_by,
         progress_percent=progress_percent(run),
         current_epoch=metrics.epoch,
         total_epochs=metrics.total_epochs or run.hyperparameters.n_epochs,
