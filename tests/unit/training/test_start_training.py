@@ -196,8 +196,10 @@ def test_every_failed_attempt_is_retried_until_one_gets_a_job(
     third = start(request(), runs, datasets, blobs, provider)
 
     assert [r.run.state for r in (first, second)] == ["failed", "failed"]
-    assert second.retried is not None and second.retried.id == first.run.id
-    assert third.retried is not None and third.retried.id == second.run.id
+    assert second.retried is not None
+    assert second.retried.id == first.run.id
+    assert third.retried is not None
+    assert third.retried.id == second.run.id
     assert third.run.attempt == 3
     assert third.run.job_id is not None
 
@@ -210,7 +212,9 @@ def test_a_run_whose_job_failed_needs_restart_and_says_so(
     provider = FakeFineTuneProvider(plan=[Snapshot("failed", error="Line 4 is not valid JSON")])
     first = start(request(), runs, datasets, blobs, provider)
     run, terminal = poll_training(first.run, runs=runs, provider=provider)
-    assert terminal and run.state == "failed" and run.job_id is not None
+    assert terminal
+    assert run.state == "failed"
+    assert run.job_id is not None
 
     again = start(request(), runs, datasets, blobs, provider)
 
