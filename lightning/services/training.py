@@ -112,6 +112,11 @@ class StartResult(BaseModel):
         default=None,
         description="The identical run that failed before a job was created, which this new attempt replaces.",
     )
+    orphan_job: str | None = Field(
+        default=None,
+        description="A job the provider holds under the returned failed run's key although the run recorded "
+        "none (an answer lost in a crash): no new attempt is started for it.",
+    )
 
 
 class TrainingStatus(BaseModel):
@@ -195,7 +200,11 @@ def start_training(
         if existing.state in {"failed", "cancelled"} and request.restart:
             attempt += 1
             continue
-        if _failed_without_job(existing, provider):
+        if existing.state == "failed" and existing.job_id is None:
+            # A crash can hide a job the provider did create (its answer was lost): look before retrying.
+            orphan = provider.find_job(existing.idempotency_key) if existing.training_file_id else None
+            if orphan is not None:
+                return StartResult(run=existing, created=False, orphan_job=orphan.job_id)
             # nothing was paid for and nothing is running: a failed start never blocks the next one
             retried = existing
             attempt += 1
@@ -225,33 +234,29 @@ def start_training(
     return StartResult(run=run, created=created, retried=retried if created else None)
 
 
-def _failed_without_job(run: TrainingRun, provider: FineTuneProvider) -> bool:
-    """The run failed before the provider created a job (a refused base model, a rejected file …).
-
-    A crash can hide a job the provider did create (the answer was lost): when files were uploaded, ask
-    the provider for a job with the run's key before calling it job-less."""
-    if run.state != "failed" or run.job_id is not None:
-        return False
-    return run.training_file_id is None or provider.find_job(run.idempotency_key) is None
-
-
 def start_failure(result: StartResult) -> LightningError | None:
     """The error a start that ended on a failed or cancelled run reports (None when it did not).
 
     Says why and what to do next: the same command again for a run that failed before its job existed,
     ``--restart`` for one whose job failed or was cancelled."""
     run = result.run
+    why = (run.error or "no reason given").rstrip(". ")  # it is followed by "; what to do next"
+    if run.state == "failed" and result.orphan_job is not None:
+        return ProviderError(
+            f"training run {run.id} failed ({why}) yet {run.provider} holds job {result.orphan_job} "
+            f"for it: see get-training-status --job-id {result.orphan_job}, or pass --restart to start again",
+            provider=run.provider,
+        )
+    if run.state == "failed" and run.job_id is None:
+        return ProviderError(
+            f"training run {run.id} failed before a job was created: {why}; "
+            "fix that and run the same start-training again (it starts a new attempt)",
+            provider=run.provider,
+        )
     if run.state == "failed":
-        if result.created and run.job_id is None:
-            return ProviderError(
-                f"training run {run.id} failed before a job was created: {run.error}; "
-                "fix that and run the same start-training again (it starts a new attempt)",
-                provider=run.provider,
-            )
-        job = f" (job {run.job_id})" if run.job_id else ""
         again = "fix that and pass --restart" if result.created else "pass --restart to start again"
         return ProviderError(
-            f"training run {run.id}{job} failed: {run.error}; {again}", provider=run.provider
+            f"training run {run.id} (job {run.job_id}) failed: {why}; {again}", provider=run.provider
         )
     if run.state == "cancelled":
         return Conflict(f"training run {run.id} was cancelled; pass --restart to start again", ident=run.id)

@@ -260,7 +260,39 @@ def test_a_failed_run_whose_job_exists_after_all_is_not_retried_silently(
 
     assert not again.created
     assert again.run.id == failed.run.id
-    assert "pass --restart" in str(start_failure(again))
+    [job_id] = provider.jobs
+    assert again.orphan_job == job_id
+    assert str(start_failure(again)) == (
+        f"training run {failed.run.id} failed (fake refused (HTTP 400): odd) yet fake holds job {job_id} for "
+        f"it: see get-training-status --job-id {job_id}, or pass --restart to start again"
+    )
+    assert provider.count("create_job") == 2  # the test's own call; the service created none
+
+
+def test_a_resumed_start_that_fails_before_its_job_is_tried_again_next_time(
+    runs: InMemoryRunStore,
+    datasets: InMemoryDatasetStore,
+    blobs: InMemoryBlobStore,
+    provider: FakeFineTuneProvider,
+) -> None:
+    """The provider was unreachable (the run waits, resumable), then refuses the base model: the resuming
+    call fails the run and says the same command tries again; the next call does."""
+    provider.fail(
+        "upload_file", TransientProviderError("cannot reach the local model server", status_code=None)
+    )
+    with pytest.raises(TransientProviderError):
+        start(request(), runs, datasets, blobs, provider)
+    provider.fail("create_job", ProviderError("fake refused (HTTP 400): no such model", status_code=400))
+
+    resumed = start(request(), runs, datasets, blobs, provider)
+
+    assert not resumed.created
+    assert resumed.run.state == "failed"
+    assert "run the same start-training again" in str(start_failure(resumed))
+    again = start(request(), runs, datasets, blobs, provider)
+    assert again.created
+    assert again.run.attempt == 2
+    assert again.run.job_id is not None
 
 
 def test_a_run_cancelled_before_its_job_existed_is_not_restarted_without_restart(
