@@ -14,6 +14,7 @@ from lightning.services.loop import IterationReport, SystemClock, run_loop
 
 
 def _describe(iteration: int, report: IterationReport) -> str:
+    """One plain line per pass: what it did, then what the loop is waiting for (thresholds and times)."""
     parts: list[str] = []
     if report.labeled or report.label_failures:
         parts.append(
@@ -22,8 +23,6 @@ def _describe(iteration: int, report: IterationReport) -> str:
         )
     if report.datasets_built:
         parts.append(f"built {', '.join(report.datasets_built)}")
-    for agent_id, reason in report.untrusted.items():
-        parts.append(f"{agent_id}: judge not trusted ({reason})")
     for settlement in report.fine_tune_messages + report.done_messages:
         if settlement.outcome != "completed":
             parts.append(f"{settlement.message_id} {settlement.outcome} ({settlement.reason})")
@@ -32,7 +31,28 @@ def _describe(iteration: int, report: IterationReport) -> str:
         parts.append(f"fine-tune messages {jobs}")
     parts.extend(report.promotions)
     parts.extend(f"retrying: {error}" for error in report.errors)
-    return f"pass {iteration}: " + (" | ".join(parts) if parts else "idle")
+    line = f"pass {iteration}: " + (" | ".join(parts) if parts else "idle")
+    waiting = _waiting_for(report)
+    return line + (f"; waiting for {' | '.join(waiting)}" if waiting else "")
+
+
+def _waiting_for(report: IterationReport) -> list[str]:
+    waiting = [f"{agent_id}: {reason}" for agent_id, reason in report.datasets_skipped.items()]
+    for agent_id, reason in report.untrusted.items():
+        if reason not in report.datasets_skipped.get(agent_id, ""):
+            waiting.append(f"{agent_id}: judge not trusted ({reason}); datasets from human labels only")
+    if report.next_dataset_check_seconds is not None:
+        waiting.append(f"the next dataset check in {_duration(report.next_dataset_check_seconds)}")
+    waiting.extend(f"fine-tune {run_id} ({state})" for run_id, state in report.fine_tunes_in_flight.items())
+    return waiting
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def run_loop_command(

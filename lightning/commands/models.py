@@ -112,6 +112,20 @@ def _env_text(env: dict[str, str | None]) -> str:
     return " ".join(f"{k}={v}" if v is not None else f"{k}-" for k, v in env.items())
 
 
+NOT_APPLIED = "not applied (no Kubernetes cluster configured); the local agent follows the registry"
+
+
+def _rollout_text(outcome: service.PromotionOutcome) -> str:
+    """The env set on the agent's Deployment, or why no Deployment was patched (never a line that looks
+    applied when nothing was)."""
+    if outcome.rollout is not None and not outcome.rollout.applied:
+        return NOT_APPLIED
+    if outcome.rollout is None and outcome.action == "promoted":
+        return "not applied (ROLLOUT_ENABLED=false)"
+    prefix = "would set " if outcome.action == "dry_run" else ""
+    return f"{prefix}{outcome.target} {_env_text(outcome.env)}"
+
+
 def _outcome_lines(outcome: service.PromotionOutcome, model_name: str) -> list[tuple[str, Any]]:
     version = outcome.version
     decision = outcome.decision
@@ -138,7 +152,7 @@ def _outcome_lines(outcome: service.PromotionOutcome, model_name: str) -> list[t
             lines.append(("Tolerance", f"{decision.tolerance:g}"))
         lines.append(("Reason", decision.reason))
     if outcome.target and outcome.action in ("promoted", "rollout_failed", "diverged", "dry_run"):
-        lines.append(("Rollout", f"{outcome.target} {_env_text(outcome.env)}"))
+        lines.append(("Rollout", _rollout_text(outcome)))
     if version is not None and outcome.action != "dry_run":
         lines.append(("Status", version.status))
     lines.append(("Result", outcome.message))

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from lightning.bootstrap import training_policy
 from lightning.commands._common import container, format_int, print_block, print_json, print_table
-from lightning.domain.errors import InvalidInput, ProviderError
+from lightning.domain.errors import InvalidInput
 from lightning.domain.training import Hyperparameters, TrainingRun
 from lightning.services import training as service
 
@@ -39,6 +39,7 @@ def status_lines(status: service.TrainingStatus) -> list[tuple[str, Any]]:
     lines: list[tuple[str, Any]] = [
         ("Job ID", status.job_id or "(not created yet)"),
         ("Status", status.status),
+        *_served_by(status.base_model, status.served_by),
     ]
     if status.status == "succeeded":
         lines += [
@@ -67,6 +68,14 @@ def status_lines(status: service.TrainingStatus) -> list[tuple[str, Any]]:
     return lines
 
 
+def _served_by(base_model: str | None, served_by: str | None) -> list[tuple[str, Any]]:
+    """A line only when the provider trains another model under the name asked for (the local model
+    server's aliases: gpt-4o-mini is local-base on this machine)."""
+    if not served_by or not base_model or served_by == base_model:
+        return []
+    return [("Base Model", f"{base_model} is served by {served_by} on this machine")]
+
+
 def _hyperparameters(epochs: int | None, lr: float | None, batch_size: int | None) -> Hyperparameters:
     try:
         return Hyperparameters(n_epochs=epochs, learning_rate_multiplier=lr, batch_size=batch_size)
@@ -93,11 +102,15 @@ def start_training(
     ),
     validation: bool = typer.Option(True, "--validation/--no-validation", help="Use the validation file."),
     restart: bool = typer.Option(
-        False, "--restart", help="Start again if the same run failed/was cancelled."
+        False,
+        "--restart",
+        help="Start again when the same run's job failed or was cancelled (a start that failed before "
+        "its job existed is retried without it).",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Upload a dataset and start a fine-tuning job (idempotent: a repeat returns the same run)."""
+    """Upload a dataset and start a fine-tuning job (idempotent: a repeat returns the same run, or tries
+    again when that run failed before its job was created)."""
     c = container()
     epochs = training_epochs if training_epochs is not None else c.settings.training_epochs
     request = service.StartTraining(
@@ -111,21 +124,31 @@ def start_training(
         restart=restart,
     )
     result = service.start_training(request, c.training_ports(), training_policy(c.settings))
-    run = result.run
-    if not result.created:
+    run, failure = result.run, service.start_failure(result)
+    if result.retried is not None and failure is None:
         print(
-            f"note: an identical training run already exists ({run.id}, {run.state}); no new job was started"
-            + ("; pass --restart to start again" if run.state in {"failed", "cancelled"} else ""),
+            f"note: the identical run {result.retried.id} failed before a job was created "
+            f"({result.retried.error}); this is attempt {run.attempt}",
+            file=sys.stderr,
+        )
+    elif not result.created and failure is None:
+        print(
+            f"note: an identical training run already exists ({run.id}, {run.state}); no new job was started",
             file=sys.stderr,
         )
     if as_json:
         print_json({"created": result.created, "run": run})
     else:
         print_block(
-            [("Job ID", run.job_id or "(not created yet)"), ("Run ID", run.id), ("Status", run.state)]
+            [
+                ("Job ID", run.job_id or "(not created yet)"),
+                ("Run ID", run.id),
+                ("Status", run.state),
+                *_served_by(run.base_model, run.served_by),
+            ]
         )
-    if run.state == "failed" and result.created:
-        raise ProviderError(f"training run {run.id} failed: {run.error}")
+    if failure is not None:
+        raise failure
 
 
 def get_training_status(

@@ -146,6 +146,11 @@ class TrainingRun(BaseModel):
     training_file_id: str | None = None
     validation_file_id: str | None = None
     fine_tuned_model: str | None = None
+    served_by: str | None = Field(
+        default=None,
+        description="The model that really trains when base_model is another name for it (the local model "
+        "server trains gpt-4o-mini as local-base); None when the provider trains base_model itself.",
+    )
     error: str | None = Field(default=None, description="The provider's message when the run failed.")
     attempt: int = Field(
         default=1, ge=1, description="1 + how many times a failed/cancelled run was restarted."

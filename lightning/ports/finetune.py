@@ -32,6 +32,11 @@ class ProviderJob(BaseModel):
     )
     model: str
     fine_tuned_model: str | None = None
+    served_by: str | None = Field(
+        default=None,
+        description="The model that trains when ``model`` is another name for it (the local model server "
+        "serves gpt-4o-mini with local-base); None when the provider trains ``model`` itself.",
+    )
     trained_tokens: int | None = None
     error: str | None = None
     created_at: datetime | None = None

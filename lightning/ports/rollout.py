@@ -24,7 +24,8 @@ What a caller can rely on, whatever goes wrong:
   ``observed_env`` is the model env as last *read back from the cluster* by this call (a read or the
   answer to a patch) — never what the call merely asked for. After a write whose answer was lost it is
   ``None`` unless a later read settled it. (``LocalRollout`` has no cluster: the local agent follows the
-  registry itself, so its ``observed_env`` is the env asked for.) The promotion service compares it with the env the registry's
+  registry itself, so its ``observed_env`` is the env asked for and ``applied`` is False: nothing was
+  patched.) The promotion service compares it with the env the registry's
   active version implies and marks the version ``diverged`` when they differ or it is ``None``.
 * It returns within the adapter's time budget (``ROLLOUT_TIMEOUT_SECONDS`` for Kubernetes: waiting for
   the new pods *and* restoring the previous env both fit in it), plus at most one request's timeout.
@@ -56,6 +57,11 @@ class RolloutResult(BaseModel):
         default=None,
         description="The Deployment's env for the same names, as last read back by this call; None when "
         "it could not be read after the last change (unknown: the cluster may run either model).",
+    )
+    applied: bool = Field(
+        default=True,
+        description="False when there was nothing to patch (``LocalRollout``: no cluster configured; the "
+        "local agent follows the registry), so no Deployment changed; ``ok`` says the agent serves the env.",
     )
 
     @computed_field  # type: ignore[prop-decorator]

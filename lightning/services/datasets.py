@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -206,13 +207,42 @@ def _filters(request: BuildRequest, token_limit: int, prompt_source: str) -> dic
     }
 
 
+AIM_EXAMPLES = 50
+"""Good examples to aim for when more are needed (the loop's default DATASET_MIN_EPISODES): a handful
+meets the provider's minimum but rarely makes a model that passes the promotion gate."""
+LOCAL_AGENT_URL = "http://127.0.0.1:8080"
+"""Where ``lightning-loop serve-agent`` listens by default (and where ``simulate-traffic`` sends)."""
+_ASSUMED_YIELD = 0.5  # share of new requests that become usable examples, before any are labeled
+_MIN_YIELD = 0.25
+
+
+def _more_traffic(agent_id: str, have: int, yield_rate: float | None) -> str:
+    """The next step when there are too few good episodes: how many requests to send, and the commands.
+
+    ``yield_rate`` is the share of this agent's labeled episodes that became usable examples (None:
+    unknown); requests are rounded up to tens so that ~``AIM_EXAMPLES`` usable ones are likely."""
+    rate = max(_MIN_YIELD, yield_rate if yield_rate is not None else _ASSUMED_YIELD)
+    requests = max(10, math.ceil((AIM_EXAMPLES - have) / rate / 10) * 10)
+    return (
+        f"send about {requests} more requests with `lightning-loop simulate-traffic --agent-url "
+        f"{LOCAL_AGENT_URL} --generate {requests}`, label them with `lightning-loop label-batch --agent-id "
+        f"{agent_id} --auto-label` and build again"
+    )
+
+
 def _empty_error(request: BuildRequest, total: int, labeled: int) -> InvalidInput:
     window = ""
     if request.since or request.until:
         window = " in the --since/--until window"
+    agent_id = request.agent_id
+    if labeled < total:
+        step = f"label them first with `lightning-loop label-batch --agent-id {agent_id} --auto-label`"
+    else:
+        step = _more_traffic(agent_id, 0, None)
     return InvalidInput(
-        f"no labeled episodes with reward >= {request.min_reward:g} for agent {request.agent_id!r}{window} "
-        f"({total:,} episodes, {labeled:,} labeled): label episodes first (label-batch) or lower --min-reward",
+        f"no labeled episodes with reward >= {request.min_reward:g} for agent {agent_id!r}{window} "
+        f"({total:,} episodes, {labeled:,} labeled; fine-tuning needs at least {MIN_EXAMPLES_PER_FILE}): "
+        f"{step}, or lower --min-reward",
         field="min_reward",
     )
 
@@ -622,9 +652,12 @@ def _check_enough(request: BuildRequest, files: dict[Split, SplitFile], tally: T
     if usable < MIN_EXAMPLES_PER_FILE:
         dropped = ", ".join(f"{k}={v:,}" for k, v in sorted(tally.dropped.items()) if v) or "none"
         unit = "preference pairs" if request.output_format == "dpo" else "usable examples"
+        seen = usable + sum(v for k, v in tally.dropped.items() if k != "unlabeled")
         raise InvalidInput(
             f"only {usable} {unit} for {request.agent_id!r} after hygiene (dropped: {dropped}); "
-            f"fine-tuning needs at least {MIN_EXAMPLES_PER_FILE}: label more episodes or lower --min-reward",
+            f"fine-tuning needs at least {MIN_EXAMPLES_PER_FILE}, {MIN_EXAMPLES_PER_FILE - usable} more "
+            f"(aim for {AIM_EXAMPLES}): "
+            f"{_more_traffic(request.agent_id, usable, usable / seen if seen else None)}, or lower --min-reward",
             field="min_reward",
         )
 

@@ -31,7 +31,6 @@ from lightning.domain.messages import (
 )
 from lightning.ports.bundles import LoopPorts
 from lightning.ports.clock import Clock
-from lightning.ports.runs import RunStore
 from lightning.services.datasets import DatasetPolicy, build_datasets_when_ready
 from lightning.services.labeling import LabelingPolicy, label_new_episodes
 from lightning.services.promotion import PromotionOutcome, PromotionPolicy, promote_and_roll_out
@@ -41,6 +40,7 @@ from lightning.services.training import FineTuneStep, TrainingPolicy, start_or_p
 logger = logging.getLogger(__name__)
 
 LABELING_CURSOR = "labeling:episodes"
+_IN_FLIGHT_SCAN = 200  # newest runs looked at for unfinished fine-tunes
 
 
 class LoopPolicy(BaseModel):
@@ -56,14 +56,26 @@ class LoopPolicy(BaseModel):
 
 
 class IterationReport(BaseModel):
-    """What one pass did; ``busy`` is False when it found nothing to do."""
+    """What one pass did, and what the loop is waiting for; ``busy`` is False when it found nothing to do."""
 
     labeled: int = 0
     label_failures: int = 0
     datasets_built: list[str] = Field(default_factory=list)
-    datasets_skipped: dict[str, str] = Field(default_factory=dict)
+    datasets_skipped: dict[str, str] = Field(
+        default_factory=dict,
+        description="Agent id → why no dataset was built, with the threshold and times (only on passes that "
+        "checked: see next_dataset_check_seconds).",
+    )
     untrusted: dict[str, str] = Field(
         default_factory=dict, description="Agents whose judge is below the trust floor, and why."
+    )
+    next_dataset_check_seconds: float | None = Field(
+        default=None,
+        description="Seconds until the timer checks datasets again; None on a pass that checked them.",
+    )
+    fine_tunes_in_flight: dict[str, str] = Field(
+        default_factory=dict,
+        description="Run id → state of every fine-tune not finished after this pass (the loop waits for them).",
     )
     fine_tune_messages: list[Settlement] = Field(default_factory=list)
     done_messages: list[Settlement] = Field(default_factory=list)
@@ -122,6 +134,9 @@ def run_iteration(
     visibility = policy.visibility_timeout
     report.fine_tune_messages = drain(ports.queue, FINE_TUNE_JOBS, fine_tune, visibility_timeout=visibility)
     report.done_messages = drain(ports.queue, FINE_TUNE_DONE, promote, visibility_timeout=visibility)
+    report.fine_tunes_in_flight = {
+        run.id: run.state for run in ports.training.runs.list(limit=_IN_FLIGHT_SCAN) if not run.terminal
+    }
     return report
 
 
@@ -140,10 +155,6 @@ def promote_from_message(
     return promote_and_roll_out(message, ports.promotion, policy.promotion)
 
 
-def fine_tunes_in_flight(runs: RunStore) -> int:
-    return sum(1 for run in runs.list(limit=200) if not run.terminal)
-
-
 def run_loop(
     ports: LoopPorts,
     policy: LoopPolicy,
@@ -157,15 +168,16 @@ def run_loop(
     """Repeat ``run_iteration`` every ``interval_seconds``; returns how many passes ran."""
     last_dataset_check: datetime | None = None
     iterations = 0
+    interval = timedelta(seconds=policy.dataset_interval_seconds)
     while max_iterations is None or iterations < max_iterations:
         now = clock.now()
-        timer_due = last_dataset_check is None or now - last_dataset_check >= timedelta(
-            seconds=policy.dataset_interval_seconds
-        )
+        timer_due = last_dataset_check is None or now - last_dataset_check >= interval
         if timer_due:
             last_dataset_check = now
         try:
             report = run_iteration(ports, policy, build_datasets=timer_due, now=now)
+            if not timer_due and last_dataset_check is not None:
+                report.next_dataset_check_seconds = (last_dataset_check + interval - now).total_seconds()
         except TransientProviderError as exc:
             # A provider or store hiccup: nothing was lost (the cursor only moves after a batch is
             # labeled, messages are redelivered), so the next pass simply tries again.
@@ -176,7 +188,7 @@ def run_loop(
         iterations += 1
         if on_iteration is not None:
             on_iteration(iterations, report)
-        if until_idle and not report.busy and fine_tunes_in_flight(ports.training.runs) == 0:
+        if until_idle and not report.busy and not report.fine_tunes_in_flight:
             break
         clock.sleep(interval_seconds)
     return iterations

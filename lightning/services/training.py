@@ -6,7 +6,9 @@ readers take the one or two ports they need:
 
 - ``start_training(request, ports, policy=TrainingPolicy())`` → ``StartResult`` — idempotent: the same
   dataset + settings returns the existing run (resuming it if a crash interrupted it) instead of paying
-  for a second job.
+  for a second job. A run that failed before the provider created a job never blocks: the same request
+  starts a new attempt. ``start_failure(result)`` is the error to report when the start ended on a
+  failed or cancelled run.
 - ``poll_training(run, *, runs, provider)`` → ``(run, terminal)`` — advances the stored run from the
   provider's answer.
 - ``training_status(job_id, *, runs, provider)`` → ``TrainingStatus`` (polls first).
@@ -36,7 +38,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lightning.domain.dataset import DatasetFile, DatasetManifest
 from lightning.domain.episode import utcnow
-from lightning.domain.errors import Conflict, InvalidInput, NotFound, ProviderError, TransientProviderError
+from lightning.domain.errors import (
+    Conflict,
+    InvalidInput,
+    LightningError,
+    NotFound,
+    ProviderError,
+    TransientProviderError,
+)
 from lightning.domain.messages import (
     FINE_TUNE_DONE,
     FINE_TUNE_JOBS,
@@ -78,7 +87,11 @@ class StartTraining(BaseModel):
     seed: int | None = None
     suffix: str | None = Field(default=None, description="Model-name suffix; derived from the agent id.")
     use_validation: bool = Field(default=True, description="Use the dataset's validation file if it has one.")
-    restart: bool = Field(default=False, description="Start again when the same run failed or was cancelled.")
+    restart: bool = Field(
+        default=False,
+        description="Start again when the same run failed or was cancelled after its job was created (a run "
+        "that failed before that is retried without it).",
+    )
 
 
 class TrainingPolicy(BaseModel):
@@ -96,6 +109,15 @@ class TrainingPolicy(BaseModel):
 class StartResult(BaseModel):
     run: TrainingRun
     created: bool = Field(description="False: an identical run already existed and was returned.")
+    retried: TrainingRun | None = Field(
+        default=None,
+        description="The identical run that failed before a job was created, which this new attempt replaces.",
+    )
+    orphan_job: str | None = Field(
+        default=None,
+        description="A job the provider holds under the returned failed run's key although the run recorded "
+        "none (an answer lost in a crash): no new attempt is started for it.",
+    )
 
 
 class TrainingStatus(BaseModel):
@@ -105,6 +127,10 @@ class TrainingStatus(BaseModel):
     run_id: str | None
     agent_id: str | None
     status: str
+    base_model: str | None = None
+    served_by: str | None = Field(
+        default=None, description="The model that trains when base_model is another name for it."
+    )
     progress_percent: int
     current_epoch: int | None = None
     total_epochs: int | None = None
@@ -166,12 +192,22 @@ def start_training(
         use_validation=use_validation,
     )
     attempt = 1
+    retried: TrainingRun | None = None
     while True:
         key = base_key if attempt == 1 else f"{base_key}-{attempt}"
         existing = runs.find_by_key(key)
         if existing is None:
             break
         if existing.state in {"failed", "cancelled"} and request.restart:
+            attempt += 1
+            continue
+        if existing.state == "failed" and existing.job_id is None:
+            # A crash can hide a job the provider did create (its answer was lost): look before retrying.
+            orphan = provider.find_job(existing.idempotency_key) if existing.training_file_id else None
+            if orphan is not None:
+                return StartResult(run=existing, created=False, orphan_job=orphan.job_id)
+            # nothing was paid for and nothing is running: a failed start never blocks the next one
+            retried = existing
             attempt += 1
             continue
         if existing.terminal:
@@ -194,9 +230,38 @@ def start_training(
         )
     )
     logger.info("training run %s %s", run.id, "created" if created else "exists", extra={"run_id": run.id})
-    if run.terminal:
-        return StartResult(run=run, created=created)
-    return StartResult(run=_drive(run, manifest, ports, policy), created=created)
+    if not run.terminal:
+        run = _drive(run, manifest, ports, policy)
+    return StartResult(run=run, created=created, retried=retried if created else None)
+
+
+def start_failure(result: StartResult) -> LightningError | None:
+    """The error a start that ended on a failed or cancelled run reports (None when it did not).
+
+    Says why and what to do next: the same command again for a run that failed before its job existed,
+    ``--restart`` for one whose job failed or was cancelled."""
+    run = result.run
+    why = (run.error or "no reason given").rstrip(". ")  # it is followed by "; what to do next"
+    if run.state == "failed" and result.orphan_job is not None:
+        return ProviderError(
+            f"training run {run.id} failed ({why}) yet {run.provider} holds job {result.orphan_job} "
+            f"for it: see get-training-status --job-id {result.orphan_job}, or pass --restart to start again",
+            provider=run.provider,
+        )
+    if run.state == "failed" and run.job_id is None:
+        return ProviderError(
+            f"training run {run.id} failed before a job was created: {why}; "
+            "fix that and run the same start-training again (it starts a new attempt)",
+            provider=run.provider,
+        )
+    if run.state == "failed":
+        again = "fix that and pass --restart" if result.created else "pass --restart to start again"
+        return ProviderError(
+            f"training run {run.id} (job {run.job_id}) failed: {why}; {again}", provider=run.provider
+        )
+    if run.state == "cancelled":
+        return Conflict(f"training run {run.id} was cancelled; pass --restart to start again", ident=run.id)
+    return None
 
 
 def new_run_id() -> str:
@@ -291,6 +356,7 @@ def apply_job(run: TrainingRun, job: ProviderJob) -> TrainingRun:
         "events": events,
         "job_created_at": job.created_at or run.job_created_at,
         "fine_tuned_model": job.fine_tuned_model or run.fine_tuned_model,
+        "served_by": job.served_by or run.served_by,
     }
     state = run_state_for(job.status)
     if job.error:
@@ -400,6 +466,8 @@ def status_of(run: TrainingRun, *, now: datetime | None = None, known: bool = Tr
         run_id=run.id if known else None,
         agent_id=run.agent_id or None,
         status=run.state,
+        base_model=run.base_model or None,
+        served_by=run.served_by,
         progress_percent=progress_percent(run),
         current_epoch=metrics.epoch,
         total_epochs=metrics.total_epochs or run.hyperparameters.n_epochs,

@@ -12,7 +12,7 @@ import pytest
 from lightning.cli import main
 from lightning.config import get_settings
 from tests.integration.training.conftest import store_dataset
-from tests.integration.training.ft_server import Fault, FineTuneServer, Step
+from tests.integration.training.ft_server import Fault, FineTuneServer, Step, happy_plan
 
 START = [
     "start-training",
@@ -170,6 +170,65 @@ def test_permanent_provider_error_is_one_line_and_recorded(
     assert len(err.strip().splitlines()) == 1
     code, out, _ = run_cli(capsys, "list-training-runs", "--json")
     assert "Quota exceeded" in json.loads(out)[0]["error"]
+
+
+def test_a_start_refused_before_its_job_existed_is_tried_again_by_the_same_command(
+    server: FineTuneServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.faults = [
+        Fault(
+            "POST",
+            r"^/fine_tuning/jobs$",
+            status=400,
+            body={"error": {"message": "The model 'gpt-4o-mini' does not exist", "code": "model_not_found"}},
+        )
+    ]
+    code, out, err = run_cli(capsys, *START)
+    assert code == 1
+    assert "Status: failed" in out
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: training run run-")
+    assert "failed before a job was created" in line
+    assert "does not exist" in line
+    assert line.endswith("fix that and run the same start-training again (it starts a new attempt)")
+
+    # the refusal is gone (the model now exists): the very same command starts, no --restart
+    code, out, err = run_cli(capsys, *START)
+    assert code == 0, err
+    assert out.splitlines()[0] == f"Job ID: {next(iter(server.jobs))}"
+    assert "failed before a job was created" in err
+    assert "this is attempt 2" in err
+    assert server.job_creations() == 1
+    code, out, _ = run_cli(capsys, "list-training-runs", "--json")
+    assert [(run["attempt"], run["state"]) for run in json.loads(out)] == [
+        (2, "validating_files"),
+        (1, "failed"),
+    ]
+
+
+def test_repeating_a_start_whose_job_failed_exits_non_zero_and_names_restart(
+    server: FineTuneServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.plan = [
+        Step("failed", error={"code": "invalid_training_file", "message": "Line 4 is not valid JSON"})
+    ]
+    assert run_cli(capsys, *START)[0] == 0
+    job_id = next(iter(server.jobs))
+    assert "Status: failed" in run_cli(capsys, "get-training-status", "--job-id", job_id)[1]
+
+    code, out, err = run_cli(capsys, *START)
+    assert code == 1
+    assert out.splitlines()[:3][2] == "Status: failed"
+    [line] = err.strip().splitlines()
+    assert line.endswith(
+        f"(job {job_id}) failed: Line 4 is not valid JSON (invalid_training_file); pass --restart to start again"
+    )
+    assert server.job_creations() == 1  # a job was paid for: no silent second one
+
+    server.plan = happy_plan()
+    code, out, err = run_cli(capsys, *START, "--restart")
+    assert code == 0, err
+    assert server.job_creations() == 2
 
 
 @pytest.mark.parametrize(

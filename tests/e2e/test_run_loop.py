@@ -7,6 +7,7 @@ the openai SDK), driven by the ``run-loop`` command as a user runs it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,33 @@ def test_run_loop_once_with_nothing_to_do_is_idle(
     loop_env: Container, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["run-loop", "--once"]) == 0
-    assert "pass 1: idle" in capsys.readouterr().out
+    # plain output says why it is idle: each agent's threshold (DATASET_MIN_EPISODES=40 here)
+    assert capsys.readouterr().out == (
+        "pass 1: idle; waiting for approval-agent: 0 new good episodes (< 40) | "
+        "autonomous-agent: 0 new good episodes (< 40)\n"
+    )
+
+
+def test_run_loop_says_how_old_the_last_dataset_is_and_which_fine_tune_it_waits_for(
+    loop_env: Container, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATASET_MIN_HOURS_BETWEEN", "24")
+    loop_env.episodes.add(captured_episodes(120, seed=7, wrong_share=0.2, prefix="wait"))
+
+    # pass 1 labels and builds (no dataset yet); its fine-tune is in flight until the model server is done
+    assert main(["run-loop", "--once", "--poll-seconds", "30"]) == 0
+    first = capsys.readouterr().out
+    [run] = loop_env.runs.list(agent_id=AGENT)
+    assert first.startswith("pass 1: labeled 120 | built autonomous-agent-")
+    assert f"fine-tune {run.id} (" in first
+
+    # the next run-loop finds the dataset minutes old: it says so, with the threshold
+    assert main(["run-loop", "--once", "--poll-seconds", "30"]) == 0
+    second = capsys.readouterr().out
+    [dataset] = loop_env.datasets.list(agent_id=AGENT)
+    assert re.search(
+        rf"autonomous-agent: last dataset {re.escape(dataset.name)} is 0\.\d h old \(< 24 h\)", second
+    ), second
 
 
 def test_run_loop_refuses_a_negative_interval(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

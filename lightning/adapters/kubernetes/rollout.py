@@ -75,7 +75,7 @@ class LocalRollout:
 
     So the agent always serves what the registry says: ``observed_env`` is the env asked for, and a
     rollout can neither fail nor diverge. There is no env to read: ``current_env`` and ``previous_env``
-    name the model variables as unset."""
+    name the model variables as unset. Nothing is patched, so results say ``applied=False``."""
 
     message = (
         "no Kubernetes cluster configured (K8S_API_SERVER, KUBECONFIG or in-cluster): nothing to patch; "
@@ -89,7 +89,11 @@ class LocalRollout:
     def roll_out(self, *, namespace: str, deployment: str, env: dict[str, str | None]) -> RolloutResult:
         del namespace, deployment
         return RolloutResult(
-            ok=True, message=self.message, previous_env=dict.fromkeys(env), observed_env=dict(env)
+            ok=True,
+            message=self.message,
+            previous_env=dict.fromkeys(env),
+            observed_env=dict(env),
+            applied=False,
         )
 
 

@@ -290,11 +290,14 @@ class OpenAIFineTuneProvider:
             code = getattr(error, "code", None)
             if error_message and code:
                 error_message = f"{error_message} ({code})"
+        # the local model server's extra field (the SDK keeps it): who trains an alias such as gpt-4o-mini
+        served_by = (getattr(job, "model_extra", None) or {}).get("served_by")
         return ProviderJob(
             job_id=job.id,
             status=str(job.status),
             model=str(job.model),
             fine_tuned_model=job.fine_tuned_model,
+            served_by=str(served_by) if served_by and served_by != job.model else None,
             trained_tokens=getattr(job, "trained_tokens", None),
             error=error_message,
             created_at=_timestamp(getattr(job, "created_at", None)),

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from lightning.domain.errors import InvalidInput, NotFound, ProviderError, TransientProviderError
+from lightning.domain.errors import Conflict, InvalidInput, NotFound, ProviderError, TransientProviderError
 from lightning.domain.training import Hyperparameters
-from lightning.services.training import StartTraining, start_training
+from lightning.services.training import (
+    StartTraining,
+    cancel_training,
+    poll_training,
+    start_failure,
+    start_training,
+)
 from tests.fakes.datasets import InMemoryBlobStore, InMemoryDatasetStore
-from tests.fakes.finetune import FakeFineTuneProvider
+from tests.fakes.finetune import FakeFineTuneProvider, Snapshot
 from tests.fakes.runs import InMemoryRunStore
 from tests.unit.training.conftest import bundle, put_dataset
 
@@ -133,7 +139,7 @@ class FakeUploadCrash(Exception):
     pass
 
 
-def test_permanent_error_fails_the_run_with_the_provider_message_and_restart_starts_again(
+def test_a_start_refused_before_its_job_existed_is_tried_again_by_the_same_request(
     runs: InMemoryRunStore,
     datasets: InMemoryDatasetStore,
     blobs: InMemoryBlobStore,
@@ -141,23 +147,175 @@ def test_permanent_error_fails_the_run_with_the_provider_message_and_restart_sta
 ) -> None:
     provider.fail(
         "create_job",
-        ProviderError("fake refused (HTTP 400): invalid training_file: missing messages", status_code=400),
+        ProviderError("fake refused (HTTP 400): model 'gpt-4o-mini' not found", status_code=400),
     )
-    result = start(request(), runs, datasets, blobs, provider)
+    failed = start(request(), runs, datasets, blobs, provider)
 
-    assert result.run.state == "failed"
-    assert "invalid training_file" in (result.run.error or "")
-    assert runs.get(result.run.id).state == "failed"
+    assert failed.created
+    assert failed.run.state == "failed"
+    assert failed.run.job_id is None
+    assert "model 'gpt-4o-mini' not found" in (failed.run.error or "")
+    assert runs.get(failed.run.id).state == "failed"
+    error = start_failure(failed)
+    assert isinstance(error, ProviderError)
+    assert "failed before a job was created: fake refused (HTTP 400)" in str(error)
+    assert "run the same start-training again" in str(error)
+
+    # the same request, no --restart: a new attempt, not the failed run
+    again = start(request(), runs, datasets, blobs, provider)
+
+    assert again.created
+    assert again.retried is not None
+    assert again.retried.id == failed.run.id
+    assert again.run.id != failed.run.id
+    assert again.run.attempt == 2
+    assert again.run.idempotency_key == f"{failed.run.idempotency_key}-2"
+    assert again.run.job_id is not None
+    assert start_failure(again) is None
+    assert provider.count("create_job") == 2
+    assert runs.get(failed.run.id).state == "failed"  # the failed attempt stays on record
+
+    # the attempt that got a job is now the run an identical request returns
+    third = start(request(), runs, datasets, blobs, provider)
+    assert not third.created
+    assert third.retried is None
+    assert third.run.id == again.run.id
+    assert provider.count("create_job") == 2
+
+
+def test_every_failed_attempt_is_retried_until_one_gets_a_job(
+    runs: InMemoryRunStore,
+    datasets: InMemoryDatasetStore,
+    blobs: InMemoryBlobStore,
+    provider: FakeFineTuneProvider,
+) -> None:
+    refused = ProviderError("fake refused (HTTP 400): invalid training_file", status_code=400)
+    provider.fail("create_job", refused, refused)
+    first = start(request(), runs, datasets, blobs, provider)
+    second = start(request(), runs, datasets, blobs, provider)
+    third = start(request(), runs, datasets, blobs, provider)
+
+    assert [r.run.state for r in (first, second)] == ["failed", "failed"]
+    assert second.retried is not None
+    assert second.retried.id == first.run.id
+    assert third.retried is not None
+    assert third.retried.id == second.run.id
+    assert third.run.attempt == 3
+    assert third.run.job_id is not None
+
+
+def test_a_run_whose_job_failed_needs_restart_and_says_so(
+    runs: InMemoryRunStore,
+    datasets: InMemoryDatasetStore,
+    blobs: InMemoryBlobStore,
+) -> None:
+    provider = FakeFineTuneProvider(plan=[Snapshot("failed", error="Line 4 is not valid JSON")])
+    first = start(request(), runs, datasets, blobs, provider)
+    run, terminal = poll_training(first.run, runs=runs, provider=provider)
+    assert terminal
+    assert run.state == "failed"
+    assert run.job_id is not None
 
     again = start(request(), runs, datasets, blobs, provider)
+
     assert not again.created
-    assert again.run.id == result.run.id
+    assert again.retried is None
+    assert again.run.id == first.run.id
+    assert provider.count("create_job") == 1  # a job was paid for: no silent second one
+    error = start_failure(again)
+    assert isinstance(error, ProviderError)
+    assert str(error) == (
+        f"training run {run.id} (job {run.job_id}) failed: Line 4 is not valid JSON; pass --restart to start again"
+    )
 
     restarted = start(request(restart=True), runs, datasets, blobs, provider)
     assert restarted.created
     assert restarted.run.attempt == 2
     assert restarted.run.job_id is not None
-    assert restarted.run.idempotency_key == f"{result.run.idempotency_key}-2"
+    assert restarted.run.idempotency_key == f"{first.run.idempotency_key}-2"
+
+
+def test_a_failed_run_whose_job_exists_after_all_is_not_retried_silently(
+    runs: InMemoryRunStore,
+    datasets: InMemoryDatasetStore,
+    blobs: InMemoryBlobStore,
+    provider: FakeFineTuneProvider,
+) -> None:
+    """create_job's answer was an error, yet the provider made the job (it shows up under the run's key):
+    a new attempt would pay for a second job, so the failed run stands until --restart."""
+    provider.fail("create_job", ProviderError("fake refused (HTTP 400): odd", status_code=400))
+    failed = start(request(), runs, datasets, blobs, provider)
+    assert failed.run.training_file_id is not None
+    provider.create_job(
+        base_model="gpt-4o-mini",
+        training_file=failed.run.training_file_id,
+        validation_file=None,
+        hyperparameters=Hyperparameters(),
+        suffix=None,
+        seed=None,
+        idempotency_key=failed.run.idempotency_key,
+    )
+
+    again = start(request(), runs, datasets, blobs, provider)
+
+    assert not again.created
+    assert again.run.id == failed.run.id
+    [job_id] = provider.jobs
+    assert again.orphan_job == job_id
+    assert str(start_failure(again)) == (
+        f"training run {failed.run.id} failed (fake refused (HTTP 400): odd) yet fake holds job {job_id} for "
+        f"it: see get-training-status --job-id {job_id}, or pass --restart to start again"
+    )
+    assert provider.count("create_job") == 2  # the test's own call; the service created none
+
+
+def test_a_resumed_start_that_fails_before_its_job_is_tried_again_next_time(
+    runs: InMemoryRunStore,
+    datasets: InMemoryDatasetStore,
+    blobs: InMemoryBlobStore,
+    provider: FakeFineTuneProvider,
+) -> None:
+    """The provider was unreachable (the run waits, resumable), then refuses the base model: the resuming
+    call fails the run and says the same command tries again; the next call does."""
+    provider.fail(
+        "upload_file", TransientProviderError("cannot reach the local model server", status_code=None)
+    )
+    with pytest.raises(TransientProviderError):
+        start(request(), runs, datasets, blobs, provider)
+    provider.fail("create_job", ProviderError("fake refused (HTTP 400): no such model", status_code=400))
+
+    resumed = start(request(), runs, datasets, blobs, provider)
+
+    assert not resumed.created
+    assert resumed.run.state == "failed"
+    assert "run the same start-training again" in str(start_failure(resumed))
+    again = start(request(), runs, datasets, blobs, provider)
+    assert again.created
+    assert again.run.attempt == 2
+    assert again.run.job_id is not None
+
+
+def test_a_run_cancelled_before_its_job_existed_is_not_restarted_without_restart(
+    runs: InMemoryRunStore,
+    datasets: InMemoryDatasetStore,
+    blobs: InMemoryBlobStore,
+    provider: FakeFineTuneProvider,
+) -> None:
+    provider.fail("wait_for_file", TransientProviderError("still 503 after 6 attempts", status_code=503))
+    with pytest.raises(TransientProviderError):
+        start(request(), runs, datasets, blobs, provider)
+    [stored] = runs.list()
+    cancelled = cancel_training(stored.id, runs=runs, provider=provider)
+    assert cancelled.state == "cancelled"
+
+    again = start(request(), runs, datasets, blobs, provider)
+
+    assert not again.created
+    assert again.run.id == stored.id
+    error = start_failure(again)
+    assert isinstance(error, Conflict)
+    assert str(error) == f"training run {stored.id} was cancelled; pass --restart to start again"
+    assert provider.count("create_job") == 0
 
 
 def test_transient_error_after_retries_leaves_the_run_resumable(
