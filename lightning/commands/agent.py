@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         """Serve the analytics agent at POST /message (MCP JSON-RPC) with /healthz; Ctrl+C stops it."""
         if not 0 < port < 65536:
             raise InvalidInput(f"--port must be between 1 and 65535, got {port}", field="port")
-        from lightning.agent.runtime import serve
+        from lightning.bootstrap import serve_agent
 
         def announce(url: str, agent: object) -> None:
             from lightning.agent.core import AnalyticsAgent
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
                 "Ctrl+C stops it\n"
             )
 
-        serve(
+        serve_agent(
             get_settings(),
             agent_id=agent_id,
             host=host,

@@ -227,7 +227,7 @@ def _version_of(etag: str) -> int:
 
 
 class SqliteEpisodeStore(SqliteComponent):
-    """EpisodeStore over one SQLite file (``settings.sqlite_path``)."""
+    """EpisodeStore over one SQLite file (``LIGHTNING_STORE=sqlite:///PATH``)."""
 
     component = COMPONENT
     migrations = MIGRATIONS

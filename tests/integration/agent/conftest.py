@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from lightning.agent.core import AnalyticsAgent
-from lightning.agent.runtime import bind_socket, build_agent
+from lightning.agent.runtime import bind_socket
 from lightning.agent.server import create_app
+from lightning.bootstrap import build_agent
 from lightning.config import Settings, get_settings
 
 

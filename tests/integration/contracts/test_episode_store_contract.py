@@ -15,6 +15,7 @@ import pytest
 
 from lightning.adapters.sqlite.db import SqliteDatabase
 from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
+from lightning.bootstrap import cosmos_account
 from lightning.domain.episode import Episode, Label
 from lightning.domain.errors import Conflict, NotFound
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore, LabelWrite
@@ -35,7 +36,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Epis
         from lightning.adapters.cosmos.episodes import CosmosEpisodeStore
 
         settings = request.getfixturevalue("cosmos_settings")()
-        return lambda: CosmosEpisodeStore.from_settings(settings)
+        return lambda: CosmosEpisodeStore.in_account(cosmos_account(settings))
     path = tmp_path / "contract.db"
     return lambda: SqliteEpisodeStore(SqliteDatabase(path))
 
@@ -803,7 +804,7 @@ def legacy_store(request: pytest.FixtureRequest, tmp_path: Path) -> EpisodeStore
         return SqliteEpisodeStore(SqliteDatabase(path))
     from lightning.adapters.cosmos.episodes import CosmosEpisodeStore, to_micros
 
-    store = CosmosEpisodeStore.from_settings(request.getfixturevalue("cosmos_settings")())
+    store = CosmosEpisodeStore.in_account(cosmos_account(request.getfixturevalue("cosmos_settings")()))
     for doc in LEGACY.values():
         ts_us = to_micros(Episode.model_validate(doc).timestamp)
         label = doc["label"]
