@@ -428,6 +428,28 @@ def test_the_same_episode_twice_in_one_guarded_batch_writes_once(store: EpisodeS
     assert store.get(f"{AGENT}-00000").reward == 0.3
 
 
+def test_a_guarded_batch_tells_missing_and_other_agents_ids_from_stale_ones(store: EpisodeStore) -> None:
+    """Every write guarded (the fast path's shape) with a stale etag, an unknown id and another agent's id."""
+    store.add(episodes(3))
+    store.add(episodes(1, agent_id=OTHER))
+    seen = {e.id: e.etag for e in store.query(EpisodeQuery(agent_id=AGENT))}
+    other = store.get(f"{OTHER}-00000")
+    store.save_label(f"{AGENT}-00001", human(0.99))
+    writes = [
+        LabelWrite(episode_id=episode_id, agent_id=AGENT, label=auto(0.5), expected_etag=etag)
+        for episode_id, etag in sorted(seen.items())
+    ]
+    writes.append(
+        LabelWrite(episode_id="ghost", agent_id=AGENT, label=auto(0.5), expected_etag=seen[f"{AGENT}-00000"])
+    )
+    writes.append(LabelWrite(episode_id=other.id, agent_id=AGENT, label=auto(0.5), expected_etag=other.etag))
+    outcome = store.save_labels(writes)
+    assert outcome.written == [f"{AGENT}-00000", f"{AGENT}-00002"]
+    assert outcome.conflicts == [f"{AGENT}-00001"]
+    assert outcome.missing == ["ghost", other.id]
+    assert not store.get(other.id).labeled
+
+
 def test_text_survives_exactly(store: EpisodeStore) -> None:
     tricky = 'Ünïcode “quotes” \\ backslash "json" \n newline \u2028 and emoji 📈'
     store.add([make_episode("t", query=tricky, result={"note": tricky}, response=tricky)])
