@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
 
-from lightning.config import Settings
 from lightning.domain.episode import Action, Episode, Label, State
 from lightning.services.comparison import CompareRequest, compare_versions
 
@@ -52,7 +51,7 @@ def main(sizes: list[int]) -> dict[str, object]:
     results: dict[str, object] = {"resamples": 2000}
     for n in sizes:
         with tempfile.TemporaryDirectory() as home:
-            store = SqliteEpisodeStore.from_settings(Settings(lightning_home=Path(home)))
+            store = SqliteEpisodeStore.at(Path(home) / "lightning.db")
             rng = Random(n)
             store.add(_episodes(n, BEFORE - timedelta(days=1), "b", 0.7, rng))
             store.add(_episodes(n, AFTER, "a", 0.75, rng))

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lightning.bootstrap import Container
+from lightning.bootstrap import Container, kubernetes_rollout
 from lightning.cli import main as cli
 from lightning.config import Settings, get_settings
 from lightning.domain.episode import Label
@@ -140,7 +140,6 @@ def bench_build_and_train(work: Path) -> dict[str, Any]:
 
 
 def bench_rollouts(work: Path, promotions: int, rng: random.Random) -> dict[str, Any]:
-    from lightning.adapters.kubernetes.rollout import KubernetesRollout
     from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
     from lightning.adapters.sqlite.db import SqliteDatabase
     from lightning.adapters.sqlite.models import SqliteModelRegistry
@@ -178,7 +177,7 @@ def bench_rollouts(work: Path, promotions: int, rng: random.Random) -> dict[str,
         chat=NoChat(),
         evaluator=empty.evaluator("rubric"),
         deployer=RecordingDeployer(served_as_is=True),
-        rollout=KubernetesRollout.from_settings(settings),  # type: ignore[arg-type]
+        rollout=kubernetes_rollout(settings),
     )
     disagreements = diverged = failed = promoted = 0
     kinds: Counter[str] = Counter()

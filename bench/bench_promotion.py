@@ -29,7 +29,6 @@ from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.adapters.sqlite.db import SqliteDatabase
 from lightning.adapters.sqlite.models import SqliteModelRegistry
 from lightning.agent.queries import generate_queries
-from lightning.config import Settings
 from lightning.domain.model import EvalRequest, ModelVersion
 from lightning.ports.chat import ToolCallChoice
 from lightning.services.evaluation import evaluate_model
@@ -90,14 +89,13 @@ def bench_gate(n: int = 2000) -> dict[str, float]:
     try:
         from lightning.adapters.modelserver.server import start_server
         from lightning.adapters.openai.chat import OpenAIChatModel
+        from lightning.adapters.openai.client import OpenAIEndpoint
     except ImportError:
         return figures
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(data_dir=Path(data_dir))
         try:
-            chat = OpenAIChatModel.from_settings(
-                Settings(lightning_trainer="local", lightning_model_server=server.base_url)
-            )
+            chat = OpenAIChatModel.connect(OpenAIEndpoint(provider="local", base_url=server.base_url))
             subset = requests[:200]
             started = time.perf_counter()
             evaluate_model(
@@ -117,7 +115,7 @@ def bench_rollout() -> dict[str, float]:
     server, state, url = start()
     try:
         state.add_deployment("mcp-agents", AGENT, env={}, replicas=3)
-        rollout = KubernetesRollout.from_settings(Settings(k8s_api_server=url), poll_interval=0.01)
+        rollout = KubernetesRollout.connect(api_server=url, poll_interval=0.01)
         started = time.perf_counter()
         result = rollout.roll_out(
             namespace="mcp-agents",

@@ -24,9 +24,10 @@ from lightning.adapters.blob.local import LocalBlobStore
 from lightning.adapters.openai.finetune import OpenAIFineTuneProvider
 from lightning.adapters.retry import RetryPolicy
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
-from lightning.adapters.sqlite.db import SqliteDatabase
+from lightning.adapters.sqlite.db import SqliteDatabase, shared_database
 from lightning.adapters.sqlite.queue import SqliteQueue
 from lightning.adapters.sqlite.runs import SqliteRunStore
+from lightning.bootstrap import openai_endpoint
 from lightning.config import get_settings
 from lightning.domain.training import Hyperparameters, TrainingRun
 from lightning.ports.bundles import TrainingPorts
@@ -90,8 +91,10 @@ def bench_provider(root: Path, polls: int) -> dict[str, float]:
             lightning_home=root / "home", lightning_trainer="local", lightning_model_server=server.base_url
         )
         store_dataset(settings, train_examples=200, validation_examples=20)
-        provider = OpenAIFineTuneProvider.from_settings(settings, retry=RetryPolicy(sleep=lambda _: None))
-        runs = SqliteRunStore.from_settings(settings)
+        provider = OpenAIFineTuneProvider.connect(
+            openai_endpoint(settings), retry=RetryPolicy(sleep=lambda _: None)
+        )
+        runs = SqliteRunStore.at(settings.sqlite_path)
         t = time.perf_counter()
         run = start_training(
             StartTraining(
@@ -102,10 +105,10 @@ def bench_provider(root: Path, polls: int) -> dict[str, float]:
             ),
             TrainingPorts(
                 runs=runs,
-                datasets=SqliteDatasetStore.from_settings(settings),
-                blobs=LocalBlobStore.from_settings(settings),
+                datasets=SqliteDatasetStore.at(settings.sqlite_path),
+                blobs=LocalBlobStore(settings.datasets_dir),
                 provider=provider,
-                queue=SqliteQueue.from_settings(settings),
+                queue=SqliteQueue(shared_database(settings.embedded_db_path)),
             ),
         ).run
         start_ms = (time.perf_counter() - t) * 1000

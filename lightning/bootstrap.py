@@ -1,21 +1,33 @@
-"""The composition root: builds adapters from ``Settings``, lazily, in one place.
+"""The composition root: the one module that reads ``Settings`` and builds adapters from them.
 
-Entry points (CLI, Functions, agent, local loop) ask a ``Container`` for the
-ports they need. Adapters are imported only when first used, so importing an
-entry point never touches an SDK or the network. Each adapter builds itself
-with ``from_settings(settings)``.
+Entry points (CLI, Functions, agent, local loop) ask a ``Container`` for the ports they need, and the
+module-level functions below for policies and for the parts a port does not cover (the agent, episode
+capture). Adapters know nothing of settings: each takes explicit keyword arguments, and this module
+maps settings onto them. Every factory imports its adapter by name inside the function, so importing
+an entry point never touches an SDK or the network, and a wrong name or argument is an import or mypy
+error rather than a surprise at run time.
 """
 
 from __future__ import annotations
 
-import importlib
+import time
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from lightning.config import Settings, get_settings
-from lightning.domain.errors import ConfigurationError
+from lightning.domain.errors import ConfigurationError, InvalidInput
 
 if TYPE_CHECKING:
+    from lightning.adapters.azure_openai.deployments import AzureOpenAIDeployer
+    from lightning.adapters.blob.azure import AzureBlobStore
+    from lightning.adapters.cosmos.client import CosmosAccount
+    from lightning.adapters.evaluators.judge import TaskAdherenceJudge
+    from lightning.adapters.openai.client import OpenAIEndpoint
+    from lightning.adapters.servicebus.queue import ServiceBusQueue
+    from lightning.agent.core import AnalyticsAgent
+    from lightning.agent.models import ModelSelector
+    from lightning.capture import CapturePolicy, EpisodeCapture
     from lightning.ports.agents import AgentRegistry
     from lightning.ports.bundles import (
         DatasetPorts,
@@ -46,12 +58,6 @@ if TYPE_CHECKING:
     from lightning.services.training import TrainingPolicy
 
 
-def _build(path: str, settings: Settings, **kwargs: Any) -> Any:  # the port type is declared by the caller
-    module_name, _, class_name = path.rpartition(".")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.from_settings(settings, **kwargs)
-
-
 class Container:
     """Ports wired from settings; each built once, on first use."""
 
@@ -67,138 +73,142 @@ class Container:
             return False
         raise ConfigurationError(f"LIGHTNING_STORE must be sqlite:///PATH or cosmos, got {store!r}")
 
-    def _store(self, sqlite_path: str, cosmos_path: str) -> Any:
-        return _build(cosmos_path if self._cosmos else sqlite_path, self.settings)
+    @cached_property
+    def _account(self) -> CosmosAccount:
+        return cosmos_account(self.settings)
 
+    # --- stores: SQLite (LIGHTNING_STORE=sqlite:///PATH) or Cosmos DB (LIGHTNING_STORE=cosmos) ---------
     @cached_property
     def episodes(self) -> EpisodeStore:
-        return cast(
-            "EpisodeStore",
-            self._store(
-                "lightning.adapters.sqlite.episodes.SqliteEpisodeStore",
-                "lightning.adapters.cosmos.episodes.CosmosEpisodeStore",
-            ),
-        )
+        if self._cosmos:
+            from lightning.adapters.cosmos.episodes import CosmosEpisodeStore
+
+            return CosmosEpisodeStore.in_account(self._account)
+        from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
+
+        return SqliteEpisodeStore.at(self.settings.sqlite_path)
 
     @cached_property
     def datasets(self) -> DatasetStore:
-        return cast(
-            "DatasetStore",
-            self._store(
-                "lightning.adapters.sqlite.datasets.SqliteDatasetStore",
-                "lightning.adapters.cosmos.datasets.CosmosDatasetStore",
-            ),
-        )
+        if self._cosmos:
+            from lightning.adapters.cosmos.datasets import CosmosDatasetStore
+
+            return CosmosDatasetStore.in_account(self._account)
+        from lightning.adapters.sqlite.datasets import SqliteDatasetStore
+
+        return SqliteDatasetStore.at(self.settings.sqlite_path)
 
     @cached_property
     def runs(self) -> RunStore:
-        return cast(
-            "RunStore",
-            self._store(
-                "lightning.adapters.sqlite.runs.SqliteRunStore",
-                "lightning.adapters.cosmos.runs.CosmosRunStore",
-            ),
-        )
+        if self._cosmos:
+            from lightning.adapters.cosmos.runs import CosmosRunStore
+
+            return CosmosRunStore.in_account(self._account)
+        from lightning.adapters.sqlite.runs import SqliteRunStore
+
+        return SqliteRunStore.at(self.settings.sqlite_path)
 
     @cached_property
     def models(self) -> ModelRegistry:
-        return cast(
-            "ModelRegistry",
-            self._store(
-                "lightning.adapters.sqlite.models.SqliteModelRegistry",
-                "lightning.adapters.cosmos.models.CosmosModelRegistry",
-            ),
-        )
+        if self._cosmos:
+            from lightning.adapters.cosmos.models import CosmosModelRegistry
+
+            return CosmosModelRegistry.in_account(self._account)
+        from lightning.adapters.sqlite.models import SqliteModelRegistry
+
+        return SqliteModelRegistry.at(self.settings.sqlite_path)
 
     @cached_property
     def golden(self) -> GoldenStore:
-        return cast(
-            "GoldenStore",
-            self._store(
-                "lightning.adapters.sqlite.golden.SqliteGoldenStore",
-                "lightning.adapters.cosmos.golden.CosmosGoldenStore",
-            ),
-        )
+        if self._cosmos:
+            from lightning.adapters.cosmos.golden import CosmosGoldenStore
+
+            return CosmosGoldenStore.in_account(self._account)
+        from lightning.adapters.sqlite.golden import SqliteGoldenStore
+
+        return SqliteGoldenStore.at(self.settings.sqlite_path)
 
     @cached_property
     def cursors(self) -> CursorStore:
         """Local-loop positions; kept in the embedded store even when episodes live in Cosmos."""
-        return cast(
-            "CursorStore", _build("lightning.adapters.sqlite.cursors.SqliteCursorStore", self.settings)
-        )
+        from lightning.adapters.sqlite.cursors import SqliteCursorStore
+
+        return SqliteCursorStore.at(self.settings.embedded_db_path)
 
     @cached_property
     def blobs(self) -> BlobStore:
         if self.settings.lightning_blob == "azure":
-            return cast("BlobStore", _build("lightning.adapters.blob.azure.AzureBlobStore", self.settings))
-        return cast("BlobStore", _build("lightning.adapters.blob.local.LocalBlobStore", self.settings))
+            return azure_blob_store(self.settings)
+        from lightning.adapters.blob.local import LocalBlobStore
+
+        return LocalBlobStore(self.settings.datasets_dir)
 
     @cached_property
     def queue(self) -> Queue:
         if self.settings.lightning_queue == "servicebus":
-            return cast("Queue", _build("lightning.adapters.servicebus.queue.ServiceBusQueue", self.settings))
-        return cast("Queue", _build("lightning.adapters.sqlite.queue.SqliteQueue", self.settings))
+            return servicebus_queue(self.settings)
+        from lightning.adapters.sqlite.db import shared_database
+        from lightning.adapters.sqlite.queue import SqliteQueue
+
+        return SqliteQueue(
+            shared_database(self.settings.embedded_db_path),
+            max_delivery_count=self.settings.queue_max_delivery_count,
+        )
 
     @cached_property
     def agents(self) -> AgentRegistry:
-        return cast(
-            "AgentRegistry",
-            _build("lightning.adapters.registry.yaml_registry.YamlAgentRegistry", self.settings),
-        )
+        from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
+
+        return YamlAgentRegistry(extra_dir=self.settings.lightning_agents_dir)
 
     def evaluator(self, name: str | None = None, *, concurrency: int | None = None) -> Evaluator:
         """``task_adherence`` uses the judge when one is configured, the rubric otherwise; ``rubric`` forces it.
         ``concurrency`` bounds the judge's parallel calls (default 8; the rubric runs inline)."""
         name = name or self.settings.lightning_evaluator
         if name not in {"task_adherence", "rubric"}:
-            from lightning.domain.errors import InvalidInput
-
             raise InvalidInput(
                 f"unknown evaluator {name!r}; choose task_adherence or rubric", field="evaluator"
             )
         judge = self.settings.azure_openai_endpoint and self.settings.azure_openai_judge_deployment
         if name == "task_adherence" and judge:
-            options = {"max_concurrency": concurrency} if concurrency is not None else {}
-            return cast(
-                "Evaluator",
-                _build("lightning.adapters.evaluators.judge.TaskAdherenceJudge", self.settings, **options),
+            return task_adherence_judge(
+                self.settings, max_concurrency=8 if concurrency is None else concurrency
             )
-        return cast(
-            "Evaluator", _build("lightning.adapters.evaluators.rubric.RubricEvaluator", self.settings)
-        )
+        from lightning.adapters.evaluators.rubric import RubricEvaluator
 
+        return RubricEvaluator()
+
+    # --- models: fine-tuning, chat, deployment, rollout ----------------------------------------------
     @cached_property
     def fine_tuning(self) -> FineTuneProvider:
-        return cast(
-            "FineTuneProvider",
-            _build("lightning.adapters.openai.finetune.OpenAIFineTuneProvider", self.settings),
-        )
+        from lightning.adapters.openai.finetune import OpenAIFineTuneProvider
+
+        return OpenAIFineTuneProvider.connect(openai_endpoint(self.settings))
 
     @cached_property
     def tokens(self) -> TokenCounter:
-        return cast("TokenCounter", _build("lightning.adapters.tokens.O200kTokenCounter", self.settings))
+        from lightning.adapters.tokens import O200kTokenCounter
+
+        return O200kTokenCounter()  # every supported base model counts with o200k_base
 
     @cached_property
     def chat(self) -> ChatModel:
-        return cast("ChatModel", _build("lightning.adapters.openai.chat.OpenAIChatModel", self.settings))
+        from lightning.adapters.openai.chat import OpenAIChatModel
+
+        return OpenAIChatModel.connect(openai_endpoint(self.settings))
 
     @cached_property
     def deployer(self) -> ModelDeployer:
         if self.settings.trainer == "azure-openai":
-            return cast(
-                "ModelDeployer",
-                _build("lightning.adapters.azure_openai.deployments.AzureOpenAIDeployer", self.settings),
-            )
-        return cast(
-            "ModelDeployer",
-            _build("lightning.adapters.azure_openai.deployments.ServedAsIsDeployer", self.settings),
-        )
+            return azure_openai_deployer(self.settings)
+        from lightning.adapters.azure_openai.deployments import ServedAsIsDeployer
+        from lightning.adapters.openai.client import make_openai_client
+
+        return ServedAsIsDeployer(client=make_openai_client(openai_endpoint(self.settings), max_retries=2))
 
     @cached_property
     def rollout(self) -> AgentRollout:
-        return cast(
-            "AgentRollout", _build("lightning.adapters.kubernetes.rollout.KubernetesRollout", self.settings)
-        )
+        return kubernetes_rollout(self.settings)
 
     def tool_runner(self) -> ToolRunner | None:
         """The reference agent's tools, when that package is installed, so evaluations include results."""
@@ -292,6 +302,309 @@ class Container:
             promotion=self.promotion_ports(evaluator),
             cursors=self.cursors,
         )
+
+
+# --- settings → adapter arguments (the Container uses these; tests and tools may too) -------------------
+def cosmos_account(settings: Settings) -> CosmosAccount:
+    """``COSMOS_ENDPOINT``, ``COSMOS_DATABASE``; ``COSMOS_KEY`` and ``COSMOS_VERIFY_TLS`` for an emulator."""
+    from lightning.adapters.cosmos.client import CosmosAccount
+
+    if not settings.cosmos_endpoint:
+        raise ConfigurationError(
+            "LIGHTNING_STORE=cosmos needs COSMOS_ENDPOINT (https://<account>.documents.azure.com:443/)"
+        )
+    return CosmosAccount(
+        endpoint=settings.cosmos_endpoint,
+        database=settings.cosmos_database,
+        key=settings.cosmos_key.get_secret_value() or None if settings.cosmos_key else None,
+        verify_tls=settings.cosmos_verify_tls,
+    )
+
+
+def openai_endpoint(settings: Settings) -> OpenAIEndpoint:
+    """Where ``LIGHTNING_TRAINER`` points the ``openai`` SDK: the local model server
+    (``LIGHTNING_MODEL_SERVER``), OpenAI (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) or Azure OpenAI
+    (``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_API_VERSION``, Entra ID)."""
+    from lightning.adapters.openai.client import OpenAIEndpoint
+
+    kind = settings.trainer
+    if kind == "local":
+        return OpenAIEndpoint(provider="local", base_url=settings.lightning_model_server)
+    if kind == "openai":
+        if settings.openai_api_key is None:
+            raise ConfigurationError("LIGHTNING_TRAINER=openai needs OPENAI_API_KEY")
+        return OpenAIEndpoint(
+            provider="openai",
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value(),
+        )
+    if not settings.azure_openai_endpoint:
+        raise ConfigurationError("LIGHTNING_TRAINER=azure-openai needs AZURE_OPENAI_ENDPOINT")
+    return OpenAIEndpoint(
+        provider="azure-openai",
+        base_url=settings.azure_openai_endpoint,
+        api_version=settings.azure_openai_api_version,
+    )
+
+
+def servicebus_queue(settings: Settings) -> ServiceBusQueue:
+    """``SERVICEBUS_NAMESPACE`` with Entra ID; ``SERVICEBUS_CONNECTION_STRING`` for the emulator only."""
+    from lightning.adapters.servicebus.queue import ServiceBusQueue
+
+    if settings.servicebus_connection_string is not None:
+        return ServiceBusQueue.from_connection_string(
+            settings.servicebus_connection_string.get_secret_value()
+        )
+    if not settings.servicebus_namespace:
+        raise ConfigurationError(
+            "LIGHTNING_QUEUE=servicebus needs SERVICEBUS_NAMESPACE (e.g. myns.servicebus.windows.net)"
+        )
+    return ServiceBusQueue.on_namespace(settings.servicebus_namespace)
+
+
+def azure_blob_store(settings: Settings) -> AzureBlobStore:
+    """``AZURE_STORAGE_ACCOUNT_URL`` with Entra ID; ``AZURE_STORAGE_CONNECTION_STRING`` for Azurite only."""
+    from lightning.adapters.blob.azure import AzureBlobStore
+
+    container = settings.datasets_container
+    if settings.azure_storage_connection_string is not None:
+        secret = settings.azure_storage_connection_string.get_secret_value()
+        return AzureBlobStore.from_connection_string(secret, container=container)
+    if settings.azure_storage_account_url:
+        return AzureBlobStore.on_account(settings.azure_storage_account_url, container=container)
+    raise ConfigurationError(
+        "LIGHTNING_BLOB=azure needs AZURE_STORAGE_ACCOUNT_URL (https://<account>.blob.core.windows.net; "
+        "Entra ID auth) or, for Azurite only, AZURE_STORAGE_CONNECTION_STRING"
+    )
+
+
+def task_adherence_judge(
+    settings: Settings, *, credential: Any | None = None, max_concurrency: int = 8
+) -> TaskAdherenceJudge:
+    """The judge on ``AZURE_OPENAI_JUDGE_DEPLOYMENT`` at ``AZURE_OPENAI_ENDPOINT``."""
+    from lightning.adapters.evaluators.judge import TaskAdherenceJudge
+
+    if not settings.azure_openai_endpoint or not settings.azure_openai_judge_deployment:
+        raise ConfigurationError(
+            "the task_adherence judge needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_JUDGE_DEPLOYMENT; "
+            "unset both to use the rubric evaluator"
+        )
+    return TaskAdherenceJudge(
+        endpoint=settings.azure_openai_endpoint,
+        deployment=settings.azure_openai_judge_deployment,
+        api_version=settings.azure_openai_api_version,
+        credential=credential,
+        max_concurrency=max_concurrency,
+    )
+
+
+def azure_openai_deployer(
+    settings: Settings, *, credential: Any = None, **client_kwargs: Any
+) -> AzureOpenAIDeployer:
+    """Deployments on ``AZURE_OPENAI_ACCOUNT`` (``AZURE_SUBSCRIPTION_ID``, ``AZURE_RESOURCE_GROUP``,
+    ``AZURE_MANAGEMENT_ENDPOINT``, ``DEPLOYMENT_SKU``, ``DEPLOYMENT_CAPACITY``); ``client_kwargs`` go to
+    the SDK client (e.g. ``connection_verify`` for a private CA)."""
+    from lightning.adapters.azure_openai.deployments import AzureOpenAIDeployer
+
+    subscription, group, account = (
+        settings.azure_subscription_id,
+        settings.azure_resource_group,
+        settings.azure_openai_account,
+    )
+    if not subscription or not group or not account:
+        missing = [
+            name
+            for name, value in (
+                ("AZURE_SUBSCRIPTION_ID", subscription),
+                ("AZURE_RESOURCE_GROUP", group),
+                ("AZURE_OPENAI_ACCOUNT", account),
+            )
+            if not value
+        ]
+        raise ConfigurationError(
+            f"deploying fine-tuned models to Azure OpenAI needs {', '.join(missing)} "
+            "(the account's subscription, resource group and name)"
+        )
+    return AzureOpenAIDeployer.connect(
+        subscription_id=subscription,
+        resource_group=group,
+        account=account,
+        management_endpoint=settings.azure_management_endpoint,
+        sku=settings.deployment_sku,
+        capacity=settings.deployment_capacity,
+        credential=credential,
+        **client_kwargs,
+    )
+
+
+def kubernetes_rollout(
+    settings: Settings,
+    *,
+    credential: Any = None,
+    poll_interval: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> AgentRollout:
+    """The cluster from ``K8S_API_SERVER`` (+ ``K8S_CA_CERT_DATA``), ``KUBECONFIG`` or in-cluster config,
+    with ``K8S_USE_AKS_TOKEN`` and ``ROLLOUT_TIMEOUT_SECONDS``; a ``LocalRollout`` when there is none."""
+    from lightning.adapters.kubernetes.rollout import KubernetesRollout
+
+    return KubernetesRollout.connect(
+        api_server=settings.k8s_api_server,
+        ca_cert_data=settings.k8s_ca_cert_data,
+        kubeconfig=settings.kubeconfig,
+        use_aks_token=settings.k8s_use_aks_token,
+        timeout=settings.rollout_timeout_seconds,
+        credential=credential,
+        poll_interval=poll_interval,
+        sleep=sleep,
+        monotonic=monotonic,
+    )
+
+
+# --- the agent and its episode capture ------------------------------------------------------------------
+def capture_policy(settings: Settings) -> CapturePolicy:
+    """``CAPTURE_BATCH_SIZE``, ``CAPTURE_FLUSH_SECONDS``, ``CAPTURE_MAX_RESULT_CHARS`` (which also caps
+    query, response and error)."""
+    from lightning.capture import CapturePolicy
+
+    return CapturePolicy(
+        batch_size=settings.capture_batch_size,
+        flush_seconds=settings.capture_flush_seconds,
+        max_result_chars=settings.capture_max_result_chars,
+        max_text_chars=settings.capture_max_result_chars,
+    )
+
+
+def episode_capture(
+    settings: Settings,
+    *,
+    store: EpisodeStore | None = None,
+    enabled: bool | None = None,
+    close_at_exit: bool = True,
+) -> EpisodeCapture:
+    """On when ``ENABLE_EPISODE_CAPTURE`` (or ``enabled``) says so, into ``store`` or else the configured
+    episode store (built on the writer thread at its first write, so a store outage spools)."""
+    from lightning.capture import EpisodeCapture
+
+    if not (settings.enable_episode_capture if enabled is None else enabled):
+        return EpisodeCapture.disabled()
+
+    def configured_store() -> EpisodeStore:
+        return Container(settings).episodes
+
+    return EpisodeCapture.start(
+        store if store is not None else configured_store,
+        spool_dir=settings.spool_dir,
+        policy=capture_policy(settings),
+        close_at_exit=close_at_exit,
+    )
+
+
+def model_selector(
+    settings: Settings,
+    *,
+    agent_id: str,
+    follow_registry: bool = False,
+    registry: Callable[[], ModelRegistry] | None = None,
+    ttl: float = 2.0,
+) -> ModelSelector:
+    """``USE_TUNED_MODEL`` + ``TUNED_MODEL_NAME``, else (``follow_registry``) the registry's active version,
+    else the base model: ``AZURE_OPENAI_DEPLOYMENT`` on Azure, ``BASE_MODEL`` otherwise."""
+    from lightning.agent.models import ModelSelector
+
+    tuned: str | None = None
+    if settings.use_tuned_model:
+        if not settings.tuned_model_name:
+            raise ConfigurationError(
+                "USE_TUNED_MODEL=true needs TUNED_MODEL_NAME (the fine-tuned model or deployment name)"
+            )
+        tuned = settings.tuned_model_name
+    if follow_registry and registry is None:
+
+        def registry() -> ModelRegistry:
+            return Container(settings).models
+
+    base = settings.base_model or "local-base"
+    if settings.trainer == "azure-openai":
+        base = settings.azure_openai_deployment
+    return ModelSelector(
+        agent_id=agent_id,
+        base_model=base,
+        tuned_model=tuned,
+        registry=registry if follow_registry else None,
+        ttl=ttl,
+    )
+
+
+def build_agent(
+    settings: Settings,
+    *,
+    agent_id: str,
+    follow_registry: bool = False,
+    chat: ChatModel | None = None,
+    capture: EpisodeCapture | None = None,
+) -> AnalyticsAgent:
+    """The agent as configured; ``chat``/``capture`` override the configured ones (tests, benchmarks)."""
+    from lightning.agent.core import AnalyticsAgent
+
+    container = Container(settings)
+    models = model_selector(
+        settings,
+        agent_id=agent_id,
+        follow_registry=follow_registry,
+        registry=(lambda: container.models) if follow_registry else None,
+    )
+    return AnalyticsAgent(
+        definition=container.agents.get(agent_id),
+        chat=chat or container.chat,
+        models=models,
+        capture=capture if capture is not None else episode_capture(settings),
+    )
+
+
+def agent_api_keys(settings: Settings) -> tuple[str, ...]:
+    """The keys ``POST /message`` accepts: ``AGENT_API_KEY`` then every ``AGENT_API_KEYS`` entry."""
+    from lightning.agent.auth import parse_api_keys
+
+    return parse_api_keys(
+        *(
+            secret.get_secret_value() if secret is not None else None
+            for secret in (settings.agent_api_key, settings.agent_api_keys)
+        )
+    )
+
+
+def serve_agent(
+    settings: Settings,
+    *,
+    agent_id: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    follow_registry: bool = True,
+    start_model_server: bool = True,
+    on_listening: Callable[[str, AnalyticsAgent], None] | None = None,
+    log_level: str = "warning",
+) -> None:
+    """``serve-agent``: with ``LIGHTNING_TRAINER=local`` (and ``start_model_server``) the model server is
+    started at ``LIGHTNING_MODEL_SERVER`` when none answers; telemetry goes to
+    ``APPLICATIONINSIGHTS_CONNECTION_STRING`` when set."""
+    from lightning.agent.runtime import serve
+
+    telemetry = settings.applicationinsights_connection_string
+    serve(
+        lambda: build_agent(settings, agent_id=agent_id, follow_registry=follow_registry),
+        agent_id=agent_id,
+        host=host,
+        port=port,
+        local_model_server=(settings.lightning_model_server, settings.models_dir)
+        if start_model_server and settings.trainer == "local"
+        else None,
+        telemetry_connection_string=telemetry.get_secret_value() if telemetry is not None else None,
+        api_keys=agent_api_keys(settings),
+        on_listening=on_listening,
+        log_level=log_level,
+    )
 
 
 # --- policies: settings become policies here, and only here ---------------------------------------

@@ -1,6 +1,6 @@
 """O200kTokenCounter: the TokenCounter port over ``bpe_openai`` (o200k_base bundled, no download).
 
-Built by the dataset commands and the loop wiring (``O200kTokenCounter.from_settings``).
+Built by the Container (``Container.tokens``) for the dataset commands and the loop.
 ``bpe_openai`` refuses inputs of 1,000,000 characters or more, so long texts are
 counted in chunks cut at whitespace (a cut can differ from a whole-text count by
 a token or two per chunk; only texts over 200,000 characters are ever chunked).
@@ -13,8 +13,6 @@ import importlib.util
 import threading
 from pathlib import Path
 from typing import Any
-
-from lightning.config import Settings
 
 _CHUNK = 200_000
 _lock = threading.Lock()
@@ -57,11 +55,6 @@ class O200kTokenCounter:
     def __init__(self, encoding: str = "o200k_base") -> None:
         self._encoding = encoding
         self._count = _backend(encoding).count
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> O200kTokenCounter:
-        del settings  # every supported base model uses o200k_base
-        return cls()
 
     @property
     def encoding(self) -> str:

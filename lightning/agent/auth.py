@@ -1,7 +1,7 @@
 """The agent's API keys: which keys ``POST /message`` accepts, and the ASGI guard that checks them.
 
-``agent_api_keys(settings)`` reads ``AGENT_API_KEY`` and ``AGENT_API_KEYS`` (comma-separated, for
-rotation). ``ApiKeyGuard`` wraps the agent's ASGI app (``lightning.agent.server.create_app``): a request
+``parse_api_keys`` turns ``AGENT_API_KEY`` and ``AGENT_API_KEYS`` (comma-separated, for rotation) into
+the keys; ``lightning.bootstrap.agent_api_keys`` reads them from the settings. ``ApiKeyGuard`` wraps the agent's ASGI app (``lightning.agent.server.create_app``): a request
 to the guarded path needs one of the keys in the ``api-key`` header — what an Azure API Management
 policy injects — or as ``Authorization: Bearer <key>``. Anything else gets HTTP 401 with a JSON-RPC
 error object; other paths (``/healthz``, ``/readyz``) stay open for probes. ``simulate-traffic`` sends
@@ -19,19 +19,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-    from lightning.config import Settings
 
 logger = logging.getLogger(__name__)
 
 UNAUTHORIZED = -32001  # JSON-RPC's implementation-defined server-error range: no valid API key
 
 
-def agent_api_keys(settings: Settings) -> tuple[str, ...]:
-    """``AGENT_API_KEY`` then every ``AGENT_API_KEYS`` entry, blanks and repeats dropped."""
+def parse_api_keys(*values: str | None) -> tuple[str, ...]:
+    """Every comma-separated key of ``values`` in order, blanks and repeats dropped."""
     keys: list[str] = []
-    for secret in (settings.agent_api_key, settings.agent_api_keys):
-        if secret is not None:
-            keys.extend(part.strip() for part in secret.get_secret_value().split(","))
+    for value in values:
+        if value is not None:
+            keys.extend(part.strip() for part in value.split(","))
     return tuple(dict.fromkeys(key for key in keys if key))
 
 

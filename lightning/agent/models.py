@@ -6,7 +6,9 @@ Resolution (shared by every host, see the brief "Agent model resolution"):
 2. else, when following the registry (the local host: ``serve-agent`` does by default), the active
    version of this agent in the ``ModelRegistry`` (``deployment_name or model_name``), re-read at most
    every ``ttl`` seconds so a promotion is picked up without a restart;
-3. else the base model (``settings.base_model``: ``local-base`` locally, the Azure deployment on Azure).
+3. else the base model (``BASE_MODEL``: ``local-base`` locally; ``AZURE_OPENAI_DEPLOYMENT`` on Azure).
+
+``lightning.bootstrap.model_selector`` reads those settings and builds the selector.
 
 A registry that does not exist yet or fails is tolerated: the agent keeps its last answer (or the
 base model) and logs once.
@@ -20,10 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from lightning.domain.errors import ConfigurationError
-
 if TYPE_CHECKING:
-    from lightning.config import Settings
     from lightning.ports.models import ModelRegistry
 
 logger = logging.getLogger(__name__)
@@ -59,42 +58,6 @@ class ModelSelector:
         self._checked_at: float | None = None
         self._active: str | None = None
         self._warned = False
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        agent_id: str,
-        follow_registry: bool = False,
-        registry: Callable[[], ModelRegistry] | None = None,
-        ttl: float = 2.0,
-    ) -> ModelSelector:
-        tuned: str | None = None
-        if settings.use_tuned_model:
-            if not settings.tuned_model_name:
-                raise ConfigurationError(
-                    "USE_TUNED_MODEL=true needs TUNED_MODEL_NAME (the fine-tuned model or deployment name)"
-                )
-            tuned = settings.tuned_model_name
-        factory = registry
-        if follow_registry and factory is None:
-
-            def factory() -> ModelRegistry:
-                from lightning.bootstrap import Container
-
-                return Container(settings).models
-
-        base = settings.base_model or "local-base"
-        if settings.trainer == "azure-openai":
-            base = settings.azure_openai_deployment
-        return cls(
-            agent_id=agent_id,
-            base_model=base,
-            tuned_model=tuned,
-            registry=factory if follow_registry else None,
-            ttl=ttl,
-        )
 
     @property
     def follows_registry(self) -> bool:

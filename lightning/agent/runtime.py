@@ -1,68 +1,34 @@
-"""Wiring and serving the agent: ``build_agent(settings, agent_id=…)`` and ``serve(…)`` (``serve-agent``).
+"""Serving the agent (``serve-agent``): ``serve(build_agent, …)`` and the helpers it needs.
 
-``build_agent`` reads everything from ``Settings``: the agent's registered
-definition, the chat model (``Container.chat``), model selection
-(``USE_TUNED_MODEL``/``TUNED_MODEL_NAME``, the registry, the base model) and
-capture (``ENABLE_EPISODE_CAPTURE``). ``serve`` makes sure a model is reachable —
-with ``LIGHTNING_TRAINER=local`` and nothing answering at
-``LIGHTNING_MODEL_SERVER`` it starts the local model server in this process —
-then runs uvicorn until Ctrl+C/SIGTERM, flushing captured episodes on the way out.
+``lightning.bootstrap`` builds the agent from settings (``build_agent``: the agent's registered
+definition, the chat model, model selection from ``USE_TUNED_MODEL``/``TUNED_MODEL_NAME``, the
+registry and the base model, and capture from ``ENABLE_EPISODE_CAPTURE``) and calls ``serve``
+(``serve_agent``). ``serve`` binds the port first, makes sure a model is reachable — given a local
+model server URL and nothing answering there, it starts the model server in this process — then
+runs uvicorn until Ctrl+C/SIGTERM, flushing captured episodes on the way out.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from lightning.adapters.net import bind_listening_socket
-from lightning.agent.auth import agent_api_keys
 from lightning.agent.core import AnalyticsAgent
-from lightning.agent.models import ModelSelector
 from lightning.agent.telemetry import configure_telemetry
-from lightning.capture import EpisodeCapture
-from lightning.config import Settings
 from lightning.domain.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from lightning.ports.chat import ChatModel
 
 logger = logging.getLogger(__name__)
 
 
-def build_agent(
-    settings: Settings,
-    *,
-    agent_id: str,
-    follow_registry: bool = False,
-    chat: ChatModel | None = None,
-    capture: EpisodeCapture | None = None,
-) -> AnalyticsAgent:
-    """The agent as configured; ``chat``/``capture`` override the configured ones (tests, benchmarks)."""
-    from lightning.bootstrap import Container
-
-    container = Container(settings)
-    definition = container.agents.get(agent_id)
-    models = ModelSelector.from_settings(
-        settings,
-        agent_id=agent_id,
-        follow_registry=follow_registry,
-        registry=(lambda: container.models) if follow_registry else None,
-    )
-    if capture is None:
-        capture = EpisodeCapture.from_settings(settings)
-    return AnalyticsAgent(definition=definition, chat=chat or container.chat, models=models, capture=capture)
-
-
-def ensure_model_server(settings: Settings) -> Any | None:
-    """Start the local model server in-process when ``trainer=local`` and none answers; returns it (or None)."""
-    if settings.trainer != "local":
-        return None
+def ensure_model_server(url: str, *, data_dir: Path) -> Any | None:
+    """Start the local model server in-process at ``url`` when none answers there; returns it (or None)."""
     from lightning.adapters.modelserver.server import is_serving, start_server
 
-    url = settings.lightning_model_server
     if is_serving(url):
         return None
     parsed = urlparse(url)
@@ -73,9 +39,7 @@ def ensure_model_server(settings: Settings) -> Any | None:
             "or point LIGHTNING_MODEL_SERVER at a running one"
         )
     port = parsed.port or 8700
-    running = start_server(
-        data_dir=settings.models_dir, host="127.0.0.1" if host == "localhost" else host, port=port
-    )
+    running = start_server(data_dir=data_dir, host="127.0.0.1" if host == "localhost" else host, port=port)
     logger.info("started the local model server on %s", running.base_url)
     return running
 
@@ -92,17 +56,23 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def serve(
-    settings: Settings,
+    build_agent: Callable[[], AnalyticsAgent],
     *,
     agent_id: str,
     host: str = "127.0.0.1",
     port: int = 8080,
-    follow_registry: bool = True,
-    start_model_server: bool = True,
+    local_model_server: tuple[str, Path] | None = None,
+    telemetry_connection_string: str | None = None,
+    api_keys: Sequence[str] = (),
     on_listening: Callable[[str, AnalyticsAgent], None] | None = None,
     log_level: str = "warning",
 ) -> None:
-    """Run the agent in the foreground until interrupted."""
+    """Run the agent in the foreground until interrupted.
+
+    ``local_model_server`` (URL, models folder): start the model server there first when none answers.
+    ``telemetry_connection_string``: export spans to Application Insights as ``agent_id``.
+    ``api_keys``: the keys ``POST /message`` accepts (none: open).
+    """
     import uvicorn
 
     from lightning.agent.server import create_app
@@ -111,10 +81,12 @@ def serve(
     model_server = None
     agent: AnalyticsAgent | None = None
     try:
-        model_server = ensure_model_server(settings) if start_model_server else None
-        configure_telemetry(settings, service_name=agent_id)
-        agent = build_agent(settings, agent_id=agent_id, follow_registry=follow_registry)
-        app = create_app(agent, host=host, api_keys=agent_api_keys(settings))
+        if local_model_server is not None:
+            url, data_dir = local_model_server
+            model_server = ensure_model_server(url, data_dir=data_dir)
+        configure_telemetry(telemetry_connection_string, service_name=agent_id)
+        agent = build_agent()
+        app = create_app(agent, host=host, api_keys=api_keys)
         config = uvicorn.Config(
             app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5
         )

@@ -1,8 +1,8 @@
 """OpenTelemetry for the agent: spans with ``model_version``, exported to Application Insights.
 
-``configure_telemetry(settings)`` installs the Azure Monitor exporter
-(``azure-monitor-opentelemetry``'s ``configure_azure_monitor``) only when
-``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set; otherwise spans go to the
+``configure_telemetry(connection_string, …)`` installs the Azure Monitor exporter
+(``azure-monitor-opentelemetry``'s ``configure_azure_monitor``) only when it is given
+(``APPLICATIONINSIGHTS_CONNECTION_STRING``); otherwise spans go to the
 no-op tracer (or whatever provider the host installed, e.g. tests). Never at import.
 
 Where attributes land: the MCP SDK opens one SERVER span per JSON-RPC message
@@ -17,12 +17,9 @@ same attributes. See docs/telemetry.md.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import trace
-
-if TYPE_CHECKING:
-    from lightning.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +32,10 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
 
-def configure_telemetry(settings: Settings, *, service_name: str) -> bool:
-    """Export to Application Insights when a connection string is set; True if it was configured."""
+def configure_telemetry(connection_string: str | None, *, service_name: str) -> bool:
+    """Export to Application Insights when a connection string is given; True if it was configured."""
     global _configured
-    secret = settings.applicationinsights_connection_string
-    if secret is None or not secret.get_secret_value():
+    if not connection_string:
         return False
     if _configured:
         return True
@@ -48,7 +44,7 @@ def configure_telemetry(settings: Settings, *, service_name: str) -> bool:
 
     # service.name becomes cloud_RoleName: one role per agent (autonomous-agent, approval-agent).
     configure_azure_monitor(
-        connection_string=secret.get_secret_value(),
+        connection_string=connection_string,
         resource=Resource.create({"service.name": service_name, "service.namespace": "mcp-agents"}),
         enable_live_metrics=False,
     )

@@ -2,9 +2,9 @@
 
 The public API an agent uses::
 
-    from lightning.capture import EpisodeCapture
+    from lightning.bootstrap import episode_capture
 
-    capture = EpisodeCapture.from_settings(settings)        # disabled unless ENABLE_EPISODE_CAPTURE=true
+    capture = episode_capture(settings)                      # disabled unless ENABLE_EPISODE_CAPTURE=true
     with capture.tool_call(agent_id="autonomous-agent", query=query, model_version=model) as call:
         call.action("analyze_churn", {"period": "Q4 2025"})
         call.result = run_the_tool(...)                      # an exception here is captured as ``error``
@@ -23,13 +23,15 @@ duplicate-free. Nothing happens at import.
 
 Modules: ``episode_capture`` (``EpisodeCapture``), ``tool_call`` (``ToolCall``),
 ``writer`` (the background ``EpisodeWriter``), ``spool`` (its files on disk),
-``policy`` (``CapturePolicy`` and ``capture_policy(settings)``).
+``policy`` (``CapturePolicy``). Settings never reach this package: ``lightning.bootstrap`` reads them
+(``episode_capture``, ``capture_policy``) and hands over a store, a spool folder and a policy
+(``EpisodeCapture.start``).
 """
 
 from __future__ import annotations
 
 from lightning.capture.episode_capture import EpisodeCapture
-from lightning.capture.policy import CapturePolicy, capture_policy
+from lightning.capture.policy import CapturePolicy
 from lightning.capture.tool_call import ToolCall, new_episode_id
 from lightning.capture.writer import CaptureStats, EpisodeSink, EpisodeWriter
 from lightning.services.capture import prepare_episode
@@ -41,7 +43,6 @@ __all__ = [
     "EpisodeSink",
     "EpisodeWriter",
     "ToolCall",
-    "capture_policy",
     "new_episode_id",
     "prepare_episode",
 ]

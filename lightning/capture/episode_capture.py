@@ -1,6 +1,6 @@
 """``EpisodeCapture``: capture switched on (a running ``EpisodeWriter``) or off (every call a no-op).
 
-The object an agent holds (``lightning.agent`` builds it with ``from_settings``); see the
+The object an agent holds (``lightning.bootstrap.episode_capture`` builds it from settings); see the
 package docstring for how it is used.
 """
 
@@ -11,15 +11,12 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from lightning.capture.policy import CapturePolicy, capture_policy
+from lightning.capture.policy import CapturePolicy
 from lightning.capture.tool_call import ToolCall
 from lightning.capture.writer import CaptureStats, EpisodeSink, EpisodeWriter
 from lightning.domain.episode import Episode
-
-if TYPE_CHECKING:
-    from lightning.config import Settings
 
 __all__ = ["EpisodeCapture"]
 
@@ -69,38 +66,6 @@ class EpisodeCapture:
             atexit.register(capture.close)
             capture._atexit = True
         return capture
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        store: EpisodeSink | None = None,
-        enabled: bool | None = None,
-        close_at_exit: bool = True,
-    ) -> EpisodeCapture:
-        """On when ``ENABLE_EPISODE_CAPTURE`` (or ``enabled``) says so, into the configured episode store."""
-        if not (settings.enable_episode_capture if enabled is None else enabled):
-            return cls.disabled()
-        if store is None:
-
-            def factory() -> EpisodeSink:
-                from lightning.bootstrap import Container
-
-                return Container(settings).episodes
-
-            return cls.start(
-                factory,
-                spool_dir=settings.spool_dir,
-                policy=capture_policy(settings),
-                close_at_exit=close_at_exit,
-            )
-        return cls.start(
-            store,
-            spool_dir=settings.spool_dir,
-            policy=capture_policy(settings),
-            close_at_exit=close_at_exit,
-        )
 
     # --- use ---------------------------------------------------------------------------------
     @property

@@ -1,19 +1,13 @@
-"""How capture batches, truncates and retries: ``CapturePolicy``, and ``capture_policy`` from settings.
+"""How capture batches, truncates and retries: ``CapturePolicy``.
 
-The one place ``CAPTURE_*`` settings become a policy; ``EpisodeCapture.from_settings`` and the
-container call ``capture_policy(settings)``.
+``CAPTURE_*`` settings become a policy in ``lightning.bootstrap.capture_policy``, with the other policies.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, ConfigDict, Field
 
-if TYPE_CHECKING:
-    from lightning.config import Settings
-
-__all__ = ["CapturePolicy", "capture_policy"]
+__all__ = ["CapturePolicy"]
 
 
 class CapturePolicy(BaseModel):
@@ -33,14 +27,3 @@ class CapturePolicy(BaseModel):
         default=100_000, ge=1, description="Episodes held in memory before spooling directly."
     )
     retry_seconds: float = Field(default=2.0, gt=0, description="Pause between store retries while spooling.")
-
-
-def capture_policy(settings: Settings) -> CapturePolicy:
-    """The capture policy the settings ask for (``CAPTURE_BATCH_SIZE``, ``CAPTURE_FLUSH_SECONDS``,
-    ``CAPTURE_MAX_RESULT_CHARS``, which also caps query, response and error)."""
-    return CapturePolicy(
-        batch_size=settings.capture_batch_size,
-        flush_seconds=settings.capture_flush_seconds,
-        max_result_chars=settings.capture_max_result_chars,
-        max_text_chars=settings.capture_max_result_chars,
-    )

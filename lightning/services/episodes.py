@@ -60,7 +60,21 @@ def _validation_reason(exc: ValidationError) -> str:
 
 
 def parse_line(text: str) -> Episode:
-    """One JSONL line → Episode, or ``InvalidInput`` saying what is wrong with it."""
+    """One JSONL line → Episode, or ``InvalidInput`` saying what is wrong with it.
+
+    A valid line is parsed and validated in one pass (pydantic's JSON parser); only a line that fails
+    goes the slow way (``json.loads``, then validation) so that the reason names what is wrong.
+    """
+    try:
+        episode = Episode.model_validate_json(text)
+    except ValidationError:
+        return _parse_slowly(text)
+    if episode.etag is not None:
+        episode.etag = None  # a store token from elsewhere means nothing here
+    return episode
+
+
+def _parse_slowly(text: str) -> Episode:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -99,38 +113,41 @@ def import_episodes(
     """
     report = ImportReport(strict=strict)
     if strict:
+        lines = 0
         for _number, item in _parsed(read_lines()):
-            report.lines += 1
+            lines += 1
             if isinstance(item, RejectedLine):
                 report.rejected.append(item)
-            else:
-                report.valid += 1
         if report.rejected:
+            report.lines, report.valid = lines, lines - len(report.rejected)
             return report
-        report.lines = report.valid = 0  # counted again below, while importing
+    # Plain counters on the per-line path; the report (a pydantic model) is filled once at the end.
+    lines = valid = imported = 0
+    rejected = report.rejected
     batch: list[Episode] = []
 
-    def flush() -> None:
+    def flush() -> int:
         added = store.add(batch)
         fault_point("import.after_batch")
-        report.imported += added
-        report.already_present += len(batch) - added
         if on_progress is not None:
             on_progress(len(batch))
         batch.clear()
+        return added
 
     for _number, item in _parsed(read_lines()):
-        report.lines += 1
+        lines += 1
         if isinstance(item, RejectedLine):
             if not strict:
-                report.rejected.append(item)
+                rejected.append(item)
             continue
-        report.valid += 1
+        valid += 1
         batch.append(item)
         if len(batch) >= batch_size:
-            flush()
+            imported += flush()
     if batch:
-        flush()
+        imported += flush()
+    report.lines, report.valid, report.imported = lines, valid, imported
+    report.already_present = valid - imported
     return report
 
 

@@ -111,8 +111,8 @@ def test_two_labelers_racing_never_overwrite_a_human_label() -> None:
     store = Container(settings).episodes
     store.add([labeled_episode(i, reward=None) for i in range(600)])
     humans = [f"ep-{i:07d}" for i in range(0, 600, 3)]
-    agents = YamlAgentRegistry.from_settings(settings)
-    auto_store = SqliteEpisodeStore.from_settings(settings)  # a second process's own connection
+    agents = YamlAgentRegistry(extra_dir=settings.lightning_agents_dir)
+    auto_store = SqliteEpisodeStore.at(settings.sqlite_path)  # a second process's own connection
     errors: list[BaseException] = []
 
     def auto() -> None:

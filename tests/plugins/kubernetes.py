@@ -1,7 +1,7 @@
 """Session fixture: the Kubernetes apps/v1 Deployments API stand-in (``tests/standins/kubernetes_api.py``).
 
 ``kubernetes_api`` gives each test a clean stand-in and sets ``K8S_API_SERVER`` to it, so
-``KubernetesRollout.from_settings`` (and the CLI) talk to it through the real ``kubernetes`` client.
+``KubernetesRollout.connect`` (and the CLI) talk to it through the real ``kubernetes`` client.
 """
 
 from __future__ import annotations

@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lightning.config import Settings
-from lightning.domain.errors import ConfigurationError, NotFound, ProviderError, TransientProviderError
+from lightning.domain.errors import NotFound, ProviderError, TransientProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -48,45 +47,32 @@ class AzureOpenAIDeployer:
         self.timeout = timeout
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, *, credential: Any = None, **client_kwargs: Any
+    def connect(
+        cls,
+        *,
+        subscription_id: str,
+        resource_group: str,
+        account: str,
+        management_endpoint: str = "https://management.azure.com",
+        sku: str = "Standard",
+        capacity: int = 1,
+        credential: Any = None,
+        **client_kwargs: Any,
     ) -> AzureOpenAIDeployer:
-        """``client_kwargs`` go to the SDK client (e.g. ``connection_verify`` for a private CA)."""
-        missing = [
-            name
-            for name, value in (
-                ("AZURE_SUBSCRIPTION_ID", settings.azure_subscription_id),
-                ("AZURE_RESOURCE_GROUP", settings.azure_resource_group),
-                ("AZURE_OPENAI_ACCOUNT", settings.azure_openai_account),
-            )
-            if not value
-        ]
-        if missing:
-            raise ConfigurationError(
-                f"deploying fine-tuned models to Azure OpenAI needs {', '.join(missing)} "
-                "(the account's subscription, resource group and name)"
-            )
+        """The management-plane client for ``account``; ``DefaultAzureCredential`` unless ``credential`` is
+        given. ``client_kwargs`` go to the SDK client (e.g. ``connection_verify`` for a private CA)."""
         from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 
         if credential is None:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
-        endpoint = settings.azure_management_endpoint.rstrip("/")
+        endpoint = management_endpoint.rstrip("/")
         client_kwargs.setdefault("credential_scopes", [f"{endpoint}/.default"])  # sovereign clouds too
-        assert settings.azure_subscription_id  # checked above
-        assert settings.azure_resource_group
         client = CognitiveServicesManagementClient(
-            credential, settings.azure_subscription_id, base_url=endpoint, **client_kwargs
+            credential, subscription_id, base_url=endpoint, **client_kwargs
         )
-        assert settings.azure_openai_account
-        return cls(
-            client=client,
-            resource_group=settings.azure_resource_group,
-            account=settings.azure_openai_account,
-            sku=settings.deployment_sku,
-            capacity=settings.deployment_capacity,
-        )
+        return cls(client=client, resource_group=resource_group, account=account, sku=sku, capacity=capacity)
 
     def deploy(self, *, model_name: str, deployment_name: str) -> str:
         from azure.core.exceptions import AzureError, HttpResponseError
@@ -175,13 +161,7 @@ class ServedAsIsDeployer:
     """Local model server and OpenAI: no deployment step; the model is called by its own name."""
 
     def __init__(self, *, client: Any) -> None:
-        self.client = client
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ServedAsIsDeployer:
-        from lightning.adapters.openai.client import make_openai_client
-
-        return cls(client=make_openai_client(settings, max_retries=2))
+        self.client = client  # an ``openai.OpenAI`` (``lightning.adapters.openai.client.make_openai_client``)
 
     def deploy(self, *, model_name: str, deployment_name: str) -> str:
         del deployment_name  # nothing to create: agents call the model itself

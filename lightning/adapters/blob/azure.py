@@ -1,6 +1,6 @@
 """AzureBlobStore: dataset files in Azure Blob Storage (``LIGHTNING_BLOB=azure``).
 
-Built by the Container (``AzureBlobStore.from_settings``). Authenticates with Entra ID
+Built by the Container (``AzureBlobStore.connect``). Authenticates with Entra ID
 (``DefaultAzureCredential``) against ``AZURE_STORAGE_ACCOUNT_URL``; a connection string
 (``AZURE_STORAGE_CONNECTION_STRING``) is accepted only for the Azurite emulator.
 Files go to container ``DATASETS_CONTAINER`` (created on first upload). An upload
@@ -25,9 +25,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from lightning.config import Settings
 from lightning.domain.errors import (
-    ConfigurationError,
     InvalidInput,
     NotFound,
     ProviderError,
@@ -72,23 +70,19 @@ class AzureBlobStore:
         self.container_url = self._container.url.rstrip("/")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AzureBlobStore:
-        if settings.azure_storage_connection_string is not None:
-            service = BlobServiceClient.from_connection_string(
-                settings.azure_storage_connection_string.get_secret_value()
-            )
-        elif settings.azure_storage_account_url:
+    def on_account(cls, account_url: str, *, container: str, credential: Any = None) -> AzureBlobStore:
+        """Entra ID on ``account_url`` (https://<account>.blob.core.windows.net); ``DefaultAzureCredential``
+        unless given."""
+        if credential is None:
             from azure.identity import DefaultAzureCredential
 
-            service = BlobServiceClient(
-                settings.azure_storage_account_url, credential=DefaultAzureCredential()
-            )
-        else:
-            raise ConfigurationError(
-                "LIGHTNING_BLOB=azure needs AZURE_STORAGE_ACCOUNT_URL (https://<account>.blob.core.windows.net; "
-                "Entra ID auth) or, for Azurite only, AZURE_STORAGE_CONNECTION_STRING"
-            )
-        return cls(service, settings.datasets_container)
+            credential = DefaultAzureCredential()
+        return cls(BlobServiceClient(account_url, credential=credential), container)
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, *, container: str) -> AzureBlobStore:
+        """A connection string: Azurite only (Azure uses Entra ID)."""
+        return cls(BlobServiceClient.from_connection_string(connection_string), container)
 
     def _ensure_container(self) -> None:
         if self._container_ready:

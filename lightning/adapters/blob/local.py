@@ -1,6 +1,6 @@
-"""LocalBlobStore: dataset files in a local folder (``settings.datasets_dir``), the default blob store.
+"""LocalBlobStore: dataset files in a local folder (``$LIGHTNING_HOME/datasets``), the default blob store.
 
-Built by the Container (``LocalBlobStore.from_settings``). URIs are ``file://`` URLs.
+Built by the Container (``LocalBlobStore(root)``). URIs are ``file://`` URLs.
 An upload is visible only once complete: the file is linked (same disk) or copied
 to a hidden temporary name next to its target, then renamed over it atomically.
 """
@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from lightning.config import Settings
 from lightning.domain.errors import InvalidInput, NotFound, ProviderError
 
 
@@ -32,10 +31,6 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LocalBlobStore:
-        return cls(settings.datasets_dir)
 
     def _path(self, uri: str) -> Path:
         parsed = urlparse(uri)

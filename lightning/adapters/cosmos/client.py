@@ -1,6 +1,6 @@
 """Cosmos DB plumbing shared by the Cosmos adapters: the client, the containers, error mapping.
 
-Database ``settings.cosmos_database`` (``agents``) holds one container per store, partition key
+Database ``CosmosAccount.database`` (``COSMOS_DATABASE``, ``agents``) holds one container per store, partition key
 ``/agent_id``: ``rl_episodes``, ``rl_datasets``, ``rl_training_runs``, ``rl_models``, ``golden``.
 (``leases``, pk ``/id``, belongs to the Functions host's change-feed trigger.)
 
@@ -19,11 +19,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from lightning.config import Settings
 from lightning.domain.errors import (
-    ConfigurationError,
     Conflict,
     NotFound,
     ProviderError,
@@ -55,28 +54,36 @@ _prepared: set[tuple[str, str, str]] = set()
 _lock = threading.Lock()
 
 
-def cosmos_client(settings: Settings) -> Any:
-    """The ``azure.cosmos.CosmosClient`` for ``settings`` (one per endpoint and credential per process)."""
-    if not settings.cosmos_endpoint:
-        raise ConfigurationError(
-            "LIGHTNING_STORE=cosmos needs COSMOS_ENDPOINT (https://<account>.documents.azure.com:443/)"
-        )
-    key = settings.cosmos_key.get_secret_value() if settings.cosmos_key else None
-    cache_key = (settings.cosmos_endpoint, key, settings.cosmos_verify_tls)
+@dataclass(frozen=True, kw_only=True)
+class CosmosAccount:
+    """Which Cosmos DB account and database the stores use, and how to authenticate."""
+
+    endpoint: str
+    """https://<account>.documents.azure.com:443/ (or the emulator's URL)."""
+    database: str = "agents"
+    key: str | None = field(default=None, repr=False)
+    """Emulator only: without it, Entra ID (``DefaultAzureCredential``)."""
+    verify_tls: bool = True
+    """False only for an emulator's self-signed certificate."""
+
+
+def cosmos_client(account: CosmosAccount) -> Any:
+    """The ``azure.cosmos.CosmosClient`` for ``account`` (one per endpoint and credential per process)."""
+    cache_key = (account.endpoint, account.key, account.verify_tls)
     with _lock:
         client = _clients.get(cache_key)
         if client is None:
             from azure.cosmos import CosmosClient
 
-            if key:
+            if account.key:
                 # Emulator only: the key plus, for its self-signed certificate, no TLS verification.
                 client = CosmosClient(
-                    settings.cosmos_endpoint, credential=key, connection_verify=settings.cosmos_verify_tls
+                    account.endpoint, credential=account.key, connection_verify=account.verify_tls
                 )
             else:
                 from azure.identity import DefaultAzureCredential
 
-                client = CosmosClient(settings.cosmos_endpoint, credential=DefaultAzureCredential())
+                client = CosmosClient(account.endpoint, credential=DefaultAzureCredential())
             _clients[cache_key] = client
         return client
 
@@ -88,17 +95,17 @@ def forget_clients() -> None:
         _prepared.clear()
 
 
-def container(settings: Settings, name: str) -> Any:
-    """The ``ContainerProxy`` of ``name`` in the settings' database; created first when using a key."""
-    client = cosmos_client(settings)
-    database = client.get_database_client(settings.cosmos_database)
-    if settings.cosmos_key is not None:
-        marker = (str(settings.cosmos_endpoint), settings.cosmos_database, name)
+def container(account: CosmosAccount, name: str) -> Any:
+    """The ``ContainerProxy`` of ``name`` in the account's database; created first when using a key."""
+    client = cosmos_client(account)
+    database = client.get_database_client(account.database)
+    if account.key is not None:
+        marker = (account.endpoint, account.database, name)
         if marker not in _prepared:
             from azure.cosmos import PartitionKey
 
             with cosmos_errors("Cosmos DB container", name):
-                client.create_database_if_not_exists(settings.cosmos_database)
+                client.create_database_if_not_exists(account.database)
                 database.create_container_if_not_exists(
                     id=name, partition_key=PartitionKey(path=CONTAINERS[name])
                 )

@@ -23,6 +23,7 @@ from typing import Any
 
 from lightning.adapters.cosmos.client import (
     DATASETS,
+    CosmosAccount,
     container,
     cosmos_errors,
     if_match,
@@ -31,7 +32,6 @@ from lightning.adapters.cosmos.client import (
     status_of,
     strip_system,
 )
-from lightning.config import Settings
 from lightning.domain.dataset import DatasetManifest
 from lightning.domain.episode import format_timestamp
 from lightning.domain.errors import Conflict, NotFound
@@ -81,8 +81,9 @@ class CosmosDatasetStore:
         self._c = container_proxy
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CosmosDatasetStore:
-        return cls(container(settings, DATASETS))
+    def in_account(cls, account: CosmosAccount) -> CosmosDatasetStore:
+        """The store on the account's ``rl_datasets`` container."""
+        return cls(container(account, DATASETS))
 
     def _manifest(self, item: dict[str, Any]) -> DatasetManifest:
         data = strip_system(item)

@@ -41,13 +41,13 @@ from typing import Any
 
 from lightning.adapters.cosmos.client import (
     EPISODES,
+    CosmosAccount,
     container,
     cosmos_errors,
     if_match,
     query_pages,
     status_of,
 )
-from lightning.config import Settings
 from lightning.domain.episode import Episode, Label, as_utc, review_priority
 from lightning.domain.errors import Conflict, NotFound
 from lightning.ports.episodes import ChangeBatch, EpisodeQuery, LabelWrite, LabelWriteOutcome
@@ -103,8 +103,9 @@ class CosmosEpisodeStore:
         self._now = now or (lambda: datetime.now(UTC))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CosmosEpisodeStore:
-        return cls(container(settings, EPISODES))
+    def in_account(cls, account: CosmosAccount) -> CosmosEpisodeStore:
+        """The store on the account's ``rl_episodes`` container."""
+        return cls(container(account, EPISODES))
 
     # --- writes ------------------------------------------------------------------------------
     def add(self, episodes: Sequence[Episode]) -> int:

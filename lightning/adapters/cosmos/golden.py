@@ -15,6 +15,7 @@ from typing import Any
 
 from lightning.adapters.cosmos.client import (
     GOLDEN,
+    CosmosAccount,
     container,
     cosmos_errors,
     find_one,
@@ -23,7 +24,6 @@ from lightning.adapters.cosmos.client import (
     status_of,
     strip_system,
 )
-from lightning.config import Settings
 from lightning.domain.episode import as_utc, format_timestamp
 from lightning.domain.errors import NotFound
 from lightning.domain.golden import GoldenExample
@@ -56,8 +56,9 @@ class CosmosGoldenStore:
         self._c = container_proxy
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CosmosGoldenStore:
-        return cls(container(settings, GOLDEN))
+    def in_account(cls, account: CosmosAccount) -> CosmosGoldenStore:
+        """The store on the account's ``golden`` container."""
+        return cls(container(account, GOLDEN))
 
     def put(self, examples: Sequence[GoldenExample]) -> int:
         latest = {(e.agent_id, e.id): e for e in examples}  # within one call too, the last one wins

@@ -20,6 +20,7 @@ from typing import Any
 
 from lightning.adapters.cosmos.client import (
     MODELS,
+    CosmosAccount,
     container,
     cosmos_errors,
     if_match,
@@ -27,7 +28,6 @@ from lightning.adapters.cosmos.client import (
     status_of,
     strip_system,
 )
-from lightning.config import Settings
 from lightning.domain.episode import utcnow
 from lightning.domain.errors import Conflict, NotFound
 from lightning.domain.model import ModelVersion
@@ -58,8 +58,9 @@ class CosmosModelRegistry:
         self._c = container_proxy
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CosmosModelRegistry:
-        return cls(container(settings, MODELS))
+    def in_account(cls, account: CosmosAccount) -> CosmosModelRegistry:
+        """The store on the account's ``rl_models`` container."""
+        return cls(container(account, MODELS))
 
     # --- reading ---------------------------------------------------------------------------------
     def _items(

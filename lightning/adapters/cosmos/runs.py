@@ -20,6 +20,7 @@ from typing import Any
 
 from lightning.adapters.cosmos.client import (
     RUNS,
+    CosmosAccount,
     container,
     cosmos_errors,
     find_one,
@@ -29,7 +30,6 @@ from lightning.adapters.cosmos.client import (
     status_of,
     strip_system,
 )
-from lightning.config import Settings
 from lightning.domain.errors import Conflict, NotFound
 from lightning.domain.training import TrainingRun
 
@@ -56,8 +56,9 @@ class CosmosRunStore:
         self._claimed_jobs: set[tuple[str, str]] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CosmosRunStore:
-        return cls(container(settings, RUNS))
+    def in_account(cls, account: CosmosAccount) -> CosmosRunStore:
+        """The store on the account's ``rl_training_runs`` container."""
+        return cls(container(account, RUNS))
 
     def _find(self, where: str, params: list[dict[str, Any]], ident: str) -> dict[str, Any] | None:
         with cosmos_errors("training run", ident):

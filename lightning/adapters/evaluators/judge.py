@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lightning.adapters.evaluators.rubric import RubricEvaluator
-from lightning.config import Settings
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.episode import Episode
 from lightning.domain.errors import ConfigurationError, ProviderError, TransientProviderError
@@ -177,23 +176,6 @@ class TaskAdherenceJudge:
         self._lock = threading.Lock()  # built once even when the labeling pool calls in parallel
         self._rubric = RubricEvaluator()
         self.version = f"judge:{deployment}:azure-ai-evaluation-{_sdk_version()}"
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, credential: Any | None = None, max_concurrency: int = 8
-    ) -> TaskAdherenceJudge:
-        if not settings.azure_openai_endpoint or not settings.azure_openai_judge_deployment:
-            raise ConfigurationError(
-                "the task_adherence judge needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_JUDGE_DEPLOYMENT; "
-                "unset both to use the rubric evaluator"
-            )
-        return cls(
-            endpoint=settings.azure_openai_endpoint,
-            deployment=settings.azure_openai_judge_deployment,
-            api_version=settings.azure_openai_api_version,
-            credential=credential,
-            max_concurrency=max_concurrency,
-        )
 
     def _sdk_evaluator(self) -> Any:
         with self._lock:

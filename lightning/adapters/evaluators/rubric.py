@@ -48,7 +48,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning.config import Settings
 from lightning.domain.agent import AgentDefinition, ArgumentRule, RubricRule, ToolSpec
 from lightning.domain.episode import Episode
 from lightning.ports.evaluator import Evaluation
@@ -570,11 +569,6 @@ class RubricEvaluator:
 
     def __init__(self) -> None:
         self._compiled: dict[str, _CompiledRubric] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RubricEvaluator:
-        del settings
-        return cls()
 
     def _rubric(self, agent: AgentDefinition) -> _CompiledRubric:
         compiled = self._compiled.get(agent.id)

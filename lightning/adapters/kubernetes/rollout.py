@@ -1,6 +1,6 @@
 """KubernetesRollout: point an agent's Deployment at a model, the way ``kubectl`` does — and undo it.
 
-Built by ``Container.rollout`` (``KubernetesRollout.from_settings``); used by the promotion service.
+Built by ``Container.rollout`` (``KubernetesRollout.connect``); used by the promotion service.
 ``roll_out`` does what the workshop does by hand::
 
     kubectl set env deployment/<agent> -n <ns> USE_TUNED_MODEL=true TUNED_MODEL_NAME=<deployment>
@@ -23,7 +23,7 @@ Cluster access, first match wins: ``K8S_API_SERVER`` (an explicit URL; the tests
 a kubeconfig (``KUBECONFIG``, else ``~/.kube/config``), in-cluster service account. With
 ``K8S_USE_AKS_TOKEN=true`` requests carry an Entra ID token for the AKS AAD server application
 (scope ``6dae42f8-4368-4678-94ff-3960e28e3630/.default``) from ``DefaultAzureCredential``, refreshed
-before it expires. With no cluster configured at all ``from_settings`` returns a ``LocalRollout``:
+before it expires. With no cluster configured at all ``connect`` returns a ``LocalRollout``:
 the local agent follows the model registry's active version, so there is nothing to patch.
 """
 
@@ -48,7 +48,6 @@ from urllib3.exceptions import ConnectTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from lightning.config import Settings
 from lightning.domain.errors import (
     ConfigurationError,
     Conflict,
@@ -164,22 +163,28 @@ class KubernetesRollout:
         self._monotonic = monotonic
 
     @classmethod
-    def from_settings(
+    def connect(
         cls,
-        settings: Settings,
         *,
+        api_server: str | None = None,
+        ca_cert_data: str | None = None,
+        kubeconfig: Path | None = None,
+        use_aks_token: bool = False,
+        timeout: float = 600.0,
         credential: Any = None,
         poll_interval: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> AgentRollout:
+        """The first cluster found — ``api_server`` (with ``ca_cert_data``, base64 PEM), ``kubeconfig``
+        (default ``~/.kube/config``), in-cluster — or a ``LocalRollout`` when there is none."""
         configuration = k8s.Configuration()
-        kubeconfig = settings.kubeconfig or Path(os.path.expanduser("~/.kube/config"))
-        if settings.k8s_api_server:
-            configuration.host = settings.k8s_api_server.rstrip("/")
-            if settings.k8s_ca_cert_data:
+        kubeconfig = kubeconfig or Path(os.path.expanduser("~/.kube/config"))
+        if api_server:
+            configuration.host = api_server.rstrip("/")
+            if ca_cert_data:
                 # AKS serves its API with the cluster's own CA, which no public bundle holds.
-                configuration.ssl_ca_cert = _ca_file(settings.k8s_ca_cert_data)
+                configuration.ssl_ca_cert = _ca_file(ca_cert_data)
         elif kubeconfig.is_file():
             k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=str(kubeconfig), client_configuration=configuration
@@ -188,7 +193,7 @@ class KubernetesRollout:
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             return LocalRollout()
-        if settings.k8s_use_aks_token:
+        if use_aks_token:
             if credential is None:
                 from azure.identity import DefaultAzureCredential
 
@@ -198,7 +203,7 @@ class KubernetesRollout:
             configuration.refresh_api_key_hook = hook  # type: ignore[assignment]
         return cls(
             api_client=k8s.ApiClient(configuration),
-            timeout=settings.rollout_timeout_seconds,
+            timeout=timeout,
             poll_interval=poll_interval,
             sleep=sleep,
             monotonic=monotonic,

@@ -7,7 +7,7 @@ exactly one tool), then parses the first tool call. SDK errors become domain
 errors: 429/5xx/timeouts/connection failures → ``TransientProviderError`` (retried
 here a couple of times with backoff — an agent request should not wait long),
 other 4xx (unknown deployment, bad request) → ``ProviderError``. Built by the
-Container with ``from_settings`` through ``make_openai_client``.
+Container with ``connect(endpoint)`` through ``make_openai_client``.
 
 ``choose_tools`` (the promotion gate's replay) runs the same call for many queries in a pool of
 ``max_concurrency`` threads (8, what labeling's judge uses), and starts no call after its time limit.
@@ -23,10 +23,9 @@ from typing import Any, Literal
 
 import openai
 
-from lightning.adapters.openai.client import make_openai_client
+from lightning.adapters.openai.client import OpenAIEndpoint, make_openai_client
 from lightning.adapters.openai.errors import translate_error
 from lightning.adapters.retry import RetryPolicy
-from lightning.config import Settings
 from lightning.domain.errors import LightningError, ProviderError
 from lightning.ports.chat import ChoiceOutcome, ToolCallChoice
 
@@ -59,16 +58,16 @@ class OpenAIChatModel:
         self.retry = retry or RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=2.0, max_retry_after=5.0)
 
     @classmethod
-    def from_settings(
+    def connect(
         cls,
-        settings: Settings,
+        endpoint: OpenAIEndpoint,
         *,
         credential: Any = None,
         timeout: float = 30.0,
         tool_choice: ToolChoice = "required",
     ) -> OpenAIChatModel:
-        client = make_openai_client(settings, credential=credential, max_retries=0, timeout=timeout)
-        return cls(client, provider=settings.trainer, tool_choice=tool_choice)
+        client = make_openai_client(endpoint, credential=credential, max_retries=0, timeout=timeout)
+        return cls(client, provider=endpoint.provider, tool_choice=tool_choice)
 
     def choose_tool(
         self, *, model: str, system_prompt: str, tools: list[dict[str, Any]], query: str

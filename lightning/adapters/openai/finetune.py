@@ -1,8 +1,8 @@
 """OpenAIFineTuneProvider: the ``FineTuneProvider`` port over the OpenAI fine-tuning API.
 
 One code path for Azure OpenAI (``AzureOpenAI`` + Entra ID token), OpenAI, and the project's local model
-server — the client comes from ``make_openai_client(settings)``. Built by ``Container.fine_tuning``
-(``from_settings``) and called by ``lightning.services.training``.
+server — the client comes from ``make_openai_client(endpoint)``. Built by ``Container.fine_tuning``
+(``connect``) and called by ``lightning.services.training``.
 
 What it adds over the SDK: SDK exceptions become the domain error tree (transient = 429/408/409/5xx,
 timeouts, connection errors; permanent = other 4xx with the provider's message), transient ones are
@@ -27,10 +27,9 @@ from typing import Any, TypeVar
 import openai
 from openai import OpenAI
 
-from lightning.adapters.openai.client import make_openai_client
+from lightning.adapters.openai.client import OpenAIEndpoint, make_openai_client
 from lightning.adapters.openai.errors import translate_error
 from lightning.adapters.retry import RetryPolicy
-from lightning.config import Settings
 from lightning.domain.errors import NotFound, ProviderError, TransientProviderError
 from lightning.domain.training import Hyperparameters, RunEvent, RunMetrics, epoch_of
 from lightning.ports.finetune import IDEMPOTENCY_METADATA_KEY, ProviderJob
@@ -66,16 +65,16 @@ class OpenAIFineTuneProvider:
         self._monotonic = monotonic
 
     @classmethod
-    def from_settings(
+    def connect(
         cls,
-        settings: Settings,
+        endpoint: OpenAIEndpoint,
         *,
         credential: Any = None,
         retry: RetryPolicy | None = None,
         file_poll_interval: float = 1.0,
     ) -> OpenAIFineTuneProvider:
-        client = make_openai_client(settings, credential=credential, max_retries=0)
-        return cls(client, name=settings.trainer, retry=retry, file_poll_interval=file_poll_interval)
+        client = make_openai_client(endpoint, credential=credential, max_retries=0)
+        return cls(client, name=endpoint.provider, retry=retry, file_poll_interval=file_poll_interval)
 
     # --- error translation + retries --------------------------------------------------------
     def _translate(self, error: openai.OpenAIError, what: str) -> Exception:

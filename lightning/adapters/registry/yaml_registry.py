@@ -8,7 +8,6 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from lightning.config import Settings
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.errors import ConfigurationError, NotFound
 
@@ -43,10 +42,6 @@ class YamlAgentRegistry:
                 agent = _load(path.read_text(encoding="utf-8"), str(path))
                 agents[agent.id] = agent
         self._agents = agents
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> YamlAgentRegistry:
-        return cls(extra_dir=settings.lightning_agents_dir)
 
     def get(self, agent_id: str) -> AgentDefinition:
         try:

@@ -38,7 +38,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from lightning.config import Settings
 from lightning.domain.episode import as_utc
 from lightning.domain.errors import ConfigurationError, Conflict, InvalidInput, TransientProviderError
 from lightning.ports.queue import DeadLetter, ReceivedMessage
@@ -121,22 +120,22 @@ class ServiceBusQueue:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ServiceBusQueue:
+    def on_namespace(cls, namespace: str, *, credential: Any = None) -> ServiceBusQueue:
+        """Entra ID on ``namespace`` (``myns.servicebus.windows.net``); ``DefaultAzureCredential`` unless given."""
         from azure.servicebus import ServiceBusClient
 
-        if settings.servicebus_connection_string is not None:  # the emulator only
-            return cls(
-                ServiceBusClient.from_connection_string(
-                    settings.servicebus_connection_string.get_secret_value()
-                )
-            )
-        if not settings.servicebus_namespace:
-            raise ConfigurationError(
-                "LIGHTNING_QUEUE=servicebus needs SERVICEBUS_NAMESPACE (e.g. myns.servicebus.windows.net)"
-            )
-        from azure.identity import DefaultAzureCredential
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
 
-        return cls(ServiceBusClient(settings.servicebus_namespace, DefaultAzureCredential()))
+            credential = DefaultAzureCredential()
+        return cls(ServiceBusClient(namespace, credential))
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str) -> ServiceBusQueue:
+        """A connection string: the Service Bus emulator only (Azure uses Entra ID)."""
+        from azure.servicebus import ServiceBusClient
+
+        return cls(ServiceBusClient.from_connection_string(connection_string))
 
     def close(self) -> None:
         with self._lock:

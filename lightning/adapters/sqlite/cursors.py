@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lightning.adapters.sqlite.db import SqliteDatabase, shared_database
-from lightning.config import Settings
 
 _MIGRATIONS = ["CREATE TABLE cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL)"]
 
@@ -14,8 +15,8 @@ class SqliteCursorStore:
         db.migrate("cursors", _MIGRATIONS)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SqliteCursorStore:
-        return cls(shared_database(settings.embedded_db_path))
+    def at(cls, path: Path | str) -> SqliteCursorStore:
+        return cls(shared_database(path))
 
     def get(self, name: str) -> int:
         row = self._db.connection().execute("SELECT position FROM cursors WHERE name = ?", (name,)).fetchone()

@@ -1,6 +1,6 @@
 """SqliteDatasetStore: dataset manifests in the embedded SQLite file (component ``datasets``).
 
-Built by the Container (``SqliteDatasetStore.from_settings``). One row per dataset name:
+Built by the Container (``SqliteDatasetStore.at(path)``). One row per dataset name:
 the manifest JSON without its episode id lists (``doc``), the id lists in their own
 column (they can hold millions of ids), and the columns listings sort and filter on.
 ``put`` is the commit point of a build: a name maps to one ``content_sha256``;
@@ -56,7 +56,7 @@ def _from_row(row: sqlite3.Row | tuple[Any, ...]) -> DatasetManifest:
 
 
 class SqliteDatasetStore(SqliteComponent):
-    """DatasetStore over one SQLite file (``settings.sqlite_path``)."""
+    """DatasetStore over one SQLite file (``LIGHTNING_STORE=sqlite:///PATH``)."""
 
     component = COMPONENT
     migrations = MIGRATIONS

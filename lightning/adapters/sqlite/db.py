@@ -12,10 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Self
-
-if TYPE_CHECKING:
-    from lightning.config import Settings
+from typing import ClassVar, Self
 
 _SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -126,10 +123,6 @@ class SqliteComponent:
         db.migrate(self.component, self.migrations)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        return cls(shared_database(settings.sqlite_path))
-
-    @classmethod
     def at(cls, path: Path | str) -> Self:
-        """A store on ``path`` (tests, benchmarks)."""
+        """A store on the file ``path``, sharing its connections with the other stores on that file."""
         return cls(shared_database(path))

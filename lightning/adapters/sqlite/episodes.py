@@ -52,7 +52,6 @@ from lightning.domain.episode import (
     Episode,
     Label,
     append_label,
-    as_utc,
     effective_label,
     is_correction,
     review_priority,
@@ -147,7 +146,10 @@ _ORDERS = {  # order → (ORDER BY, the keyset condition "after this row")
 
 
 def to_micros(value: datetime) -> int:
-    return (as_utc(value) - _EPOCH) // _MICRO
+    """Microseconds since the epoch; a naive datetime is taken as UTC (an aware one subtracts exactly)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _MICRO
 
 
 _LABEL_FIELDS = {"label", "labels", "reward", "labeled"}
@@ -219,6 +221,32 @@ def _label_columns(episode: Episode) -> tuple[str | None, str, int, int, float]:
     )
 
 
+def _guarded_auto_rows(first: int, writes: Sequence[LabelWrite]) -> list[tuple[Any, ...]] | None:
+    """The ``executemany`` rows of ``writes`` when every one is an auto label guarded by one of our etags
+    for a known agent, each episode once; None otherwise (the writes then go one by one)."""
+    rows: list[tuple[Any, ...]] = []
+    seen: set[str] = set()
+    for i, w in enumerate(writes):
+        label, etag = w.label, w.expected_etag
+        if label.source != "auto" or etag is None or not etag.isdigit() or w.agent_id is None:
+            return None
+        if w.episode_id in seen:
+            return None  # the second write must see the first's version: one by one
+        seen.add(w.episode_id)
+        rows.append(
+            (
+                label.model_dump_json(),
+                label.score,
+                review_priority(label),
+                first + i,
+                w.episode_id,
+                w.agent_id,
+                int(etag),
+            )
+        )
+    return rows
+
+
 def _version_of(etag: str) -> int:
     try:
         return int(etag)
@@ -227,7 +255,7 @@ def _version_of(etag: str) -> int:
 
 
 class SqliteEpisodeStore(SqliteComponent):
-    """EpisodeStore over one SQLite file (``settings.sqlite_path``)."""
+    """EpisodeStore over one SQLite file (``LIGHTNING_STORE=sqlite:///PATH``)."""
 
     component = COMPONENT
     migrations = MIGRATIONS
@@ -373,8 +401,9 @@ class SqliteEpisodeStore(SqliteComponent):
             return outcome
         with self._transaction() as conn:
             first = self._take_seq(conn, len(writes))
-            if self._write_all_or_nothing(conn, first, writes):
-                outcome.written.extend(write.episode_id for write in writes)
+            rows = _guarded_auto_rows(first, writes)
+            if rows is not None:
+                self._write_guarded_autos(conn, first, writes, rows, outcome)
                 return outcome
             for i, write in enumerate(writes):
                 result = self._write_label(
@@ -383,43 +412,38 @@ class SqliteEpisodeStore(SqliteComponent):
                 getattr(outcome, "conflicts" if result == "conflict" else result).append(write.episode_id)
         return outcome
 
-    @staticmethod
-    def _write_all_or_nothing(conn: sqlite3.Connection, first: int, writes: Sequence[LabelWrite]) -> bool:
-        """Fast path: one executemany when every write is a guarded auto label (the auto-labeling case).
+    def _write_guarded_autos(
+        self,
+        conn: sqlite3.Connection,
+        first: int,
+        writes: Sequence[LabelWrite],
+        rows: list[tuple[Any, ...]],
+        outcome: LabelWriteOutcome,
+    ) -> None:
+        """Fast path (the auto-labeling case): one ``executemany`` of guarded auto-label appends.
 
-        Inside a savepoint: if any row did not match (stale etag, missing id) it is rolled back
-        and the caller redoes the writes one by one to say which failed.
+        A row whose guard does not hold (stale etag, missing id, another agent's id) is left alone, as the
+        one-by-one path would leave it. The rows written are exactly those now carrying one of the sequence
+        numbers this call reserved (``first`` …), which no other write can hold; the others are told apart
+        as the one-by-one path tells them (the id exists for that agent: conflict, else missing).
         """
-        if any(
-            w.label.source != "auto"
-            or w.expected_etag is None
-            or not w.expected_etag.isdigit()
-            or w.agent_id is None
-            for w in writes
-        ):
-            return False
-        conn.execute("SAVEPOINT label_batch")
-        cursor = conn.executemany(
-            _AUTO_UPDATE + " AND agent_id = ?6 AND version = ?7",
-            [
-                (
-                    w.label.model_dump_json(),
-                    w.label.score,
-                    review_priority(w.label),
-                    first + i,
-                    w.episode_id,
-                    w.agent_id,
-                    int(w.expected_etag),  # type: ignore[arg-type]
-                )
-                for i, w in enumerate(writes)
-            ],
-        )
-        if cursor.rowcount == len(writes) and len({w.episode_id for w in writes}) == len(writes):
-            conn.execute("RELEASE label_batch")
-            return True
-        conn.execute("ROLLBACK TO label_batch")
-        conn.execute("RELEASE label_batch")
-        return False
+        cursor = conn.executemany(_AUTO_UPDATE + " AND agent_id = ?6 AND version = ?7", rows)
+        if cursor.rowcount == len(writes):
+            outcome.written.extend(write.episode_id for write in writes)
+            return
+        written = {
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM episodes WHERE seq BETWEEN ? AND ?", (first, first + len(writes) - 1)
+            )
+        }
+        for write in writes:
+            if write.episode_id in written:
+                outcome.written.append(write.episode_id)
+            elif self._exists(conn, write.episode_id, write.agent_id):
+                outcome.conflicts.append(write.episode_id)
+            else:
+                outcome.missing.append(write.episode_id)
 
     # --- reads -------------------------------------------------------------------------------
     def get(self, episode_id: str, *, agent_id: str | None = None) -> Episode:

@@ -22,8 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lightning.adapters.sqlite.db import SqliteDatabase, shared_database
-from lightning.config import Settings
+from lightning.adapters.sqlite.db import SqliteDatabase
 from lightning.domain.episode import as_utc
 from lightning.domain.errors import Conflict, InvalidInput
 from lightning.ports.queue import DeadLetter, ReceivedMessage
@@ -59,7 +58,8 @@ def _epoch(value: datetime) -> float:
 
 
 class SqliteQueue:
-    """The ``Queue`` port on the embedded SQLite file (``settings.embedded_db_path``), thread- and process-safe."""
+    """The ``Queue`` port on one SQLite file (the embedded one, beside the local loop's cursors), thread- and
+    process-safe."""
 
     def __init__(
         self,
@@ -76,12 +76,6 @@ class SqliteQueue:
         self._dedup_window = dedup_window
         self._now = now or (lambda: datetime.now(UTC))
         db.migrate("queue", _MIGRATIONS)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SqliteQueue:
-        return cls(
-            shared_database(settings.embedded_db_path), max_delivery_count=settings.queue_max_delivery_count
-        )
 
     # --- sending ---------------------------------------------------------------------------------
     def send(

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from lightning.agent.auth import agent_api_keys
 from lightning.agent.core import AnalyticsAgent
-from lightning.agent.runtime import bind_socket, build_agent
+from lightning.agent.runtime import bind_socket
 from lightning.agent.server import create_app
+from lightning.bootstrap import agent_api_keys, build_agent
 from lightning.config import Settings, get_settings
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lightning.bootstrap import Container
+from lightning.bootstrap import Container, episode_capture
 from lightning.capture import CapturePolicy, EpisodeCapture
 from lightning.domain.episode import Action, Episode, State
 from lightning.ports.episodes import EpisodeQuery
@@ -28,9 +28,9 @@ def _episode(i: int) -> Episode:
     )
 
 
-def test_capture_with_the_cosmos_store_from_settings(cosmos_settings: Callable[..., Any]) -> None:
+def test_capture_with_the_cosmos_store_built_from_settings(cosmos_settings: Callable[..., Any]) -> None:
     settings = cosmos_settings(enable_episode_capture=True, capture_flush_seconds=0.05)
-    capture = EpisodeCapture.from_settings(settings, close_at_exit=False)
+    capture = episode_capture(settings, close_at_exit=False)
     for i in range(25):
         capture.record(_episode(i))
     capture.close()

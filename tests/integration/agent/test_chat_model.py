@@ -10,17 +10,18 @@ from lightning.adapters.openai.chat import OpenAIChatModel
 from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.adapters.retry import RetryPolicy
 from lightning.agent.runtime import free_port
+from lightning.bootstrap import openai_endpoint
 from lightning.config import Settings, get_settings
 from lightning.domain.errors import ProviderError, TransientProviderError
 
 
 @pytest.fixture
 def agent() -> Any:
-    return YamlAgentRegistry.from_settings(Settings()).get("autonomous-agent")
+    return YamlAgentRegistry().get("autonomous-agent")
 
 
 def test_choose_tool_returns_a_tool_call_of_the_agent(use_model_server: Any, agent: Any) -> None:
-    chat = OpenAIChatModel.from_settings(get_settings())
+    chat = OpenAIChatModel.connect(openai_endpoint(get_settings()))
     choice = chat.choose_tool(
         model="local-base",
         system_prompt=agent.system_prompt,
@@ -34,7 +35,7 @@ def test_choose_tool_returns_a_tool_call_of_the_agent(use_model_server: Any, age
 
 
 def test_an_unknown_model_is_a_permanent_provider_error(use_model_server: Any, agent: Any) -> None:
-    chat = OpenAIChatModel.from_settings(get_settings())
+    chat = OpenAIChatModel.connect(openai_endpoint(get_settings()))
     with pytest.raises(ProviderError, match="404") as caught:
         chat.choose_tool(model="ft:nope", system_prompt="s", tools=agent.openai_tools(), query="q")
     assert not isinstance(caught.value, TransientProviderError)
@@ -44,7 +45,7 @@ def test_an_unknown_model_is_a_permanent_provider_error(use_model_server: Any, a
 def test_no_server_is_a_transient_error_after_quick_retries(agent: Any) -> None:
     settings = Settings(lightning_model_server=f"http://127.0.0.1:{free_port()}/v1")
     waits: list[float] = []
-    chat = OpenAIChatModel.from_settings(settings)
+    chat = OpenAIChatModel.connect(openai_endpoint(settings))
     chat.retry = RetryPolicy(max_attempts=3, sleep=waits.append)
     with pytest.raises(TransientProviderError, match="cannot reach"):
         chat.choose_tool(model="local-base", system_prompt="s", tools=agent.openai_tools(), query="q")

@@ -13,6 +13,7 @@ import pytest
 
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
 from lightning.adapters.sqlite.db import SqliteDatabase
+from lightning.bootstrap import cosmos_account
 from lightning.domain.dataset import DatasetFile, DatasetManifest, RewardStats
 from lightning.domain.errors import Conflict, NotFound
 from lightning.ports.datasets import DatasetStore
@@ -30,7 +31,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Data
         from lightning.adapters.cosmos.datasets import CosmosDatasetStore
 
         settings = request.getfixturevalue("cosmos_settings")()
-        return lambda: CosmosDatasetStore.from_settings(settings)
+        return lambda: CosmosDatasetStore.in_account(cosmos_account(settings))
     path = tmp_path / "contract.db"
     return lambda: SqliteDatasetStore(SqliteDatabase(path))
 

@@ -79,17 +79,20 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         )
     if request.param == "served_as_is":
         from lightning.adapters.azure_openai.deployments import ServedAsIsDeployer
+        from lightning.adapters.openai.client import OpenAIEndpoint, make_openai_client
 
         server = request.getfixturevalue("model_server")
-        deployer = ServedAsIsDeployer.from_settings(
-            Settings(lightning_trainer="local", lightning_model_server=server.base_url)
+        deployer = ServedAsIsDeployer(
+            client=make_openai_client(
+                OpenAIEndpoint(provider="local", base_url=server.base_url), max_retries=2
+            )
         )
 
         def listed(name: str) -> bool:
             return name in {model.id for model in deployer.client.models.list()}
 
         return Backend(deployer, "local-base", listed, lambda: "ft:local-base:never-trained:000000")
-    from lightning.adapters.azure_openai.deployments import AzureOpenAIDeployer
+    from lightning.bootstrap import azure_openai_deployer
 
     arm = request.getfixturevalue("arm_server")
     arm.reset()
@@ -99,7 +102,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         azure_openai_account="aoai-agents",
         azure_management_endpoint=arm.url,
     )
-    azure = AzureOpenAIDeployer.from_settings(
+    azure = azure_openai_deployer(
         settings, credential=_Credential(), connection_verify=str(arm.ca_file), polling_interval=0
     )
 

@@ -15,6 +15,7 @@ import pytest
 
 from lightning.adapters.sqlite.db import SqliteDatabase
 from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
+from lightning.bootstrap import cosmos_account
 from lightning.domain.episode import Episode, Label
 from lightning.domain.errors import Conflict, NotFound
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore, LabelWrite
@@ -35,7 +36,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Epis
         from lightning.adapters.cosmos.episodes import CosmosEpisodeStore
 
         settings = request.getfixturevalue("cosmos_settings")()
-        return lambda: CosmosEpisodeStore.from_settings(settings)
+        return lambda: CosmosEpisodeStore.in_account(cosmos_account(settings))
     path = tmp_path / "contract.db"
     return lambda: SqliteEpisodeStore(SqliteDatabase(path))
 
@@ -427,6 +428,28 @@ def test_the_same_episode_twice_in_one_guarded_batch_writes_once(store: EpisodeS
     assert store.get(f"{AGENT}-00000").reward == 0.3
 
 
+def test_a_guarded_batch_tells_missing_and_other_agents_ids_from_stale_ones(store: EpisodeStore) -> None:
+    """Every write guarded (the fast path's shape) with a stale etag, an unknown id and another agent's id."""
+    store.add(episodes(3))
+    store.add(episodes(1, agent_id=OTHER))
+    seen = {e.id: e.etag for e in store.query(EpisodeQuery(agent_id=AGENT))}
+    other = store.get(f"{OTHER}-00000")
+    store.save_label(f"{AGENT}-00001", human(0.99))
+    writes = [
+        LabelWrite(episode_id=episode_id, agent_id=AGENT, label=auto(0.5), expected_etag=etag)
+        for episode_id, etag in sorted(seen.items())
+    ]
+    writes.append(
+        LabelWrite(episode_id="ghost", agent_id=AGENT, label=auto(0.5), expected_etag=seen[f"{AGENT}-00000"])
+    )
+    writes.append(LabelWrite(episode_id=other.id, agent_id=AGENT, label=auto(0.5), expected_etag=other.etag))
+    outcome = store.save_labels(writes)
+    assert outcome.written == [f"{AGENT}-00000", f"{AGENT}-00002"]
+    assert outcome.conflicts == [f"{AGENT}-00001"]
+    assert outcome.missing == ["ghost", other.id]
+    assert not store.get(other.id).labeled
+
+
 def test_text_survives_exactly(store: EpisodeStore) -> None:
     tricky = 'Ünïcode “quotes” \\ backslash "json" \n newline \u2028 and emoji 📈'
     store.add([make_episode("t", query=tricky, result={"note": tricky}, response=tricky)])
@@ -803,7 +826,7 @@ def legacy_store(request: pytest.FixtureRequest, tmp_path: Path) -> EpisodeStore
         return SqliteEpisodeStore(SqliteDatabase(path))
     from lightning.adapters.cosmos.episodes import CosmosEpisodeStore, to_micros
 
-    store = CosmosEpisodeStore.from_settings(request.getfixturevalue("cosmos_settings")())
+    store = CosmosEpisodeStore.in_account(cosmos_account(request.getfixturevalue("cosmos_settings")()))
     for doc in LEGACY.values():
         ts_us = to_micros(Episode.model_validate(doc).timestamp)
         label = doc["label"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lightning.bootstrap import openai_endpoint
 from lightning.domain.errors import NotFound, ProviderError
 from lightning.domain.training import Hyperparameters
 from lightning.ports.finetune import IDEMPOTENCY_METADATA_KEY, FineTuneProvider, ProviderJob
@@ -73,7 +74,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "model_server":
         server = request.getfixturevalue("model_server")
         settings = Settings(lightning_trainer="local", lightning_model_server=server.base_url)
-        provider = OpenAIFineTuneProvider.from_settings(settings, file_poll_interval=0.02)
+        provider = OpenAIFineTuneProvider.connect(openai_endpoint(settings), file_poll_interval=0.02)
         long_file = _write(tmp_path / "long.jsonl", jsonl(split_samples(1000, 0, seed=8)[0]))
         yield Backend(
             provider,
@@ -94,8 +95,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         azure_openai_endpoint=standin.root,
         azure_openai_api_version="2025-04-01-preview",
     )
-    provider = OpenAIFineTuneProvider.from_settings(
-        settings,
+    provider = OpenAIFineTuneProvider.connect(
+        openai_endpoint(settings),
         credential=_StaticTokenCredential(standin.token),
         retry=RetryPolicy(sleep=lambda _: None),
         file_poll_interval=0.01,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lightning.bootstrap import cosmos_account
 from lightning.domain.errors import NotFound
 from lightning.domain.golden import GoldenExample, golden_id
 from lightning.ports.golden import GoldenStore
@@ -27,7 +28,7 @@ def golden(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GoldenSto
     if request.param == "cosmos":
         from lightning.adapters.cosmos.golden import CosmosGoldenStore
 
-        yield CosmosGoldenStore.from_settings(request.getfixturevalue("cosmos_settings")())
+        yield CosmosGoldenStore.in_account(cosmos_account(request.getfixturevalue("cosmos_settings")()))
         return
     from lightning.adapters.sqlite.db import SqliteDatabase
     from lightning.adapters.sqlite.golden import SqliteGoldenStore

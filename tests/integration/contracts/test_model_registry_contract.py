@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lightning.bootstrap import cosmos_account
 from lightning.domain.errors import Conflict, NotFound
 from lightning.domain.model import EvaluationSummary, ModelVersion, PromotionDecision
 from lightning.ports.models import ModelRegistry
@@ -25,7 +26,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRe
     if request.param == "cosmos":
         from lightning.adapters.cosmos.models import CosmosModelRegistry
 
-        yield CosmosModelRegistry.from_settings(request.getfixturevalue("cosmos_settings")())
+        yield CosmosModelRegistry.in_account(cosmos_account(request.getfixturevalue("cosmos_settings")()))
         return
     from lightning.adapters.sqlite.db import SqliteDatabase
     from lightning.adapters.sqlite.models import SqliteModelRegistry

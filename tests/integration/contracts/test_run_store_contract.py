@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lightning.bootstrap import cosmos_account
 from lightning.domain.errors import Conflict, NotFound
 from lightning.domain.training import RunEvent, RunMetrics, TrainingRun
 from lightning.ports.runs import RunStore
@@ -26,7 +27,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     if request.param == "cosmos":
         from lightning.adapters.cosmos.runs import CosmosRunStore
 
-        yield CosmosRunStore.from_settings(request.getfixturevalue("cosmos_settings")())
+        yield CosmosRunStore.in_account(cosmos_account(request.getfixturevalue("cosmos_settings")()))
         return
     from lightning.adapters.sqlite.db import SqliteDatabase
     from lightning.adapters.sqlite.runs import SqliteRunStore

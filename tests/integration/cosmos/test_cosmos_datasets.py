@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from lightning.adapters.cosmos.datasets import CHUNK_IDS, CosmosDatasetStore
+from lightning.bootstrap import cosmos_account
 from lightning.domain.dataset import DatasetManifest, RewardStats
 
 pytestmark = pytest.mark.cosmos
@@ -28,7 +29,7 @@ def _manifest(n_train: int, n_validation: int, content: str = "a") -> DatasetMan
 
 
 def test_fifty_thousand_long_ids_round_trip_in_chunks(cosmos_settings: Callable[..., Any]) -> None:
-    store = CosmosDatasetStore.from_settings(cosmos_settings())
+    store = CosmosDatasetStore.in_account(cosmos_account(cosmos_settings()))
     big = _manifest(45_000, 5_000)  # ~2.7 MB of ids: more than one item may hold
     stored = store.put(big)
     assert stored.episode_ids == big.episode_ids

@@ -16,6 +16,7 @@ import pytest
 
 from lightning.adapters.cosmos.client import EPISODES, container
 from lightning.adapters.cosmos.episodes import CosmosEpisodeStore
+from lightning.bootstrap import cosmos_account
 from lightning.domain.episode import Action, Episode, Label, State
 from lightning.domain.errors import Conflict, NotFound
 from lightning.ports.episodes import EpisodeQuery, LabelWrite
@@ -43,7 +44,7 @@ def _label(score: float, source: str = "human") -> Label:
 
 @pytest.fixture
 def store(cosmos_settings: Callable[..., Any]) -> CosmosEpisodeStore:
-    return CosmosEpisodeStore(container(cosmos_settings(), EPISODES), page_size=7)
+    return CosmosEpisodeStore(container(cosmos_account(cosmos_settings()), EPISODES), page_size=7)
 
 
 def test_item_has_the_workshop_shape_plus_sort_fields(store: CosmosEpisodeStore) -> None:
@@ -148,7 +149,7 @@ def _at(second: int) -> datetime:
 def test_changes_since_returns_settled_seconds_once(cosmos_settings: Callable[..., Any]) -> None:
     clock = {"now": datetime.now(UTC)}
     store = CosmosEpisodeStore(
-        container(cosmos_settings(), EPISODES), settle_seconds=5, now=lambda: clock["now"]
+        container(cosmos_account(cosmos_settings()), EPISODES), settle_seconds=5, now=lambda: clock["now"]
     )
     stamps = _add_until_a_second_holds_two(store)
     seconds = sorted(set(stamps.values()))

@@ -14,6 +14,7 @@ from openai.types.chat import ChatCompletion
 
 from lightning.adapters.modelserver.text import ToolDef, arguments_equal
 from lightning.agent.queries import QuerySample
+from lightning.bootstrap import openai_endpoint
 from tests.integration.model_server.data import agent_definition, split_samples
 
 AGENT = agent_definition()
@@ -257,7 +258,7 @@ def test_make_openai_client_reaches_the_server(use_model_server: Any) -> None:
 
     settings = get_settings()
     assert settings.lightning_model_server == use_model_server.base_url
-    assert "local-base" in [model.id for model in make_openai_client(settings).models.list()]
+    assert "local-base" in [model.id for model in make_openai_client(openai_endpoint(settings)).models.list()]
 
 
 def test_an_oversized_request_body_is_a_413(tmp_path: Any) -> None:

@@ -11,6 +11,7 @@ import pytest
 from lightning.adapters.openai.chat import OpenAIChatModel
 from lightning.adapters.openai.finetune import OpenAIFineTuneProvider
 from lightning.adapters.retry import RetryPolicy
+from lightning.bootstrap import openai_endpoint
 from lightning.config import get_settings
 from lightning.domain.errors import TransientProviderError
 
@@ -33,7 +34,7 @@ def test_start_training_without_a_model_server_says_how_to_start_one(
     clean_env: Path, refused_url: str, tmp_path: Path
 ) -> None:
     settings = get_settings(lightning_trainer="local", lightning_model_server=refused_url)
-    provider = OpenAIFineTuneProvider.from_settings(settings, retry=_no_wait())
+    provider = OpenAIFineTuneProvider.connect(openai_endpoint(settings), retry=_no_wait())
     dataset = tmp_path / "train.jsonl"
     dataset.write_text("{}\n")
     with pytest.raises(TransientProviderError) as caught:
@@ -46,7 +47,7 @@ def test_start_training_without_a_model_server_says_how_to_start_one(
 
 def test_the_agents_chat_model_says_how_to_start_one(clean_env: Path, refused_url: str) -> None:
     settings = get_settings(lightning_trainer="local", lightning_model_server=refused_url)
-    chat = OpenAIChatModel.from_settings(settings)
+    chat = OpenAIChatModel.connect(openai_endpoint(settings))
     chat.retry = _no_wait()
     with pytest.raises(TransientProviderError, match=HINT.replace("`", ".")):
         chat.choose_tool(model="gpt-4o-mini", system_prompt="s", tools=[], query="q")
@@ -54,7 +55,7 @@ def test_the_agents_chat_model_says_how_to_start_one(clean_env: Path, refused_ur
 
 def test_another_provider_gets_no_local_hint(clean_env: Path, refused_url: str) -> None:
     settings = get_settings(lightning_trainer="openai", openai_api_key="sk-test", openai_base_url=refused_url)
-    chat = OpenAIChatModel.from_settings(settings)
+    chat = OpenAIChatModel.connect(openai_endpoint(settings))
     chat.retry = _no_wait()
     with pytest.raises(TransientProviderError) as caught:
         chat.choose_tool(model="gpt-4o-mini", system_prompt="s", tools=[], query="q")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lightning.adapters.azure_openai.deployments import AzureOpenAIDeployer
+from lightning.bootstrap import azure_openai_deployer
 from lightning.config import Settings
 from lightning.domain.errors import ConfigurationError, ProviderError
 from tests.standins.arm import ArmStandIn, start
@@ -61,7 +62,7 @@ def deployer(arm: ArmStandIn, credential: TokenCredential, **overrides: Any) -> 
         deployment_capacity=5,
         **overrides,
     )
-    return AzureOpenAIDeployer.from_settings(
+    return azure_openai_deployer(
         settings, credential=credential, connection_verify=str(arm.ca_file), polling_interval=0
     )
 
@@ -109,4 +110,4 @@ def test_rbac_refusal_says_which_role_is_missing(arm: ArmStandIn) -> None:
 
 def test_missing_account_settings_are_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="AZURE_RESOURCE_GROUP, AZURE_OPENAI_ACCOUNT"):
-        AzureOpenAIDeployer.from_settings(Settings(azure_subscription_id=SUB), credential=TokenCredential())
+        azure_openai_deployer(Settings(azure_subscription_id=SUB), credential=TokenCredential())

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from lightning.adapters.openai.chat import OpenAIChatModel
+from lightning.adapters.openai.client import OpenAIEndpoint
 from lightning.adapters.sqlite.db import SqliteDatabase
 from lightning.adapters.sqlite.models import SqliteModelRegistry
 from lightning.agent.tools import run_tool
-from lightning.config import Settings
 from lightning.services.promotion import PromotionRequest, promote_model
 from tests.fakes.rollout import RecordingDeployer
 from tests.unit.promotion.conftest import AGENT, World, make_run
@@ -22,8 +22,8 @@ from tests.unit.promotion.conftest import world as world
 
 @pytest.fixture
 def served_world(world: World, model_server: Any, tmp_path: Path) -> World:
-    world.chat = OpenAIChatModel.from_settings(  # type: ignore[assignment]
-        Settings(lightning_trainer="local", lightning_model_server=model_server.base_url)
+    world.chat = OpenAIChatModel.connect(  # type: ignore[assignment]
+        OpenAIEndpoint(provider="local", base_url=model_server.base_url)
     )
     world.models = SqliteModelRegistry(SqliteDatabase(tmp_path / "lightning.db"))  # type: ignore[assignment]
     world.deployer = RecordingDeployer(served_as_is=True)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from lightning.adapters.kubernetes.rollout import AKS_SCOPE, RESTARTED_AT, KubernetesRollout, LocalRollout
+from lightning.bootstrap import kubernetes_rollout
 from lightning.config import Settings
 from lightning.domain.errors import Conflict, NotFound, ProviderError, TransientProviderError
 from tests.fakes.clock import ManualClock
@@ -21,9 +22,7 @@ TUNED = {"USE_TUNED_MODEL": "true", "TUNED_MODEL_NAME": "ft:gpt-4o-mini:autonomo
 
 
 def rollout(kubernetes_api: Any, **settings: Any) -> KubernetesRollout:
-    built = KubernetesRollout.from_settings(
-        Settings(k8s_api_server=kubernetes_api.url, **settings), poll_interval=0.01
-    )
+    built = kubernetes_rollout(Settings(k8s_api_server=kubernetes_api.url, **settings), poll_interval=0.01)
     assert isinstance(built, KubernetesRollout)
     return built
 
@@ -98,7 +97,7 @@ def test_the_budget_covers_waiting_and_restoring(kubernetes_api: Any) -> None:
     kubernetes_api.deadline_reads = 10**6  # the deployment never reports its deadline: our timeout must
     clock = ManualClock()
     started = clock.now
-    adapter = KubernetesRollout.from_settings(
+    adapter = kubernetes_rollout(
         Settings(k8s_api_server=kubernetes_api.url, rollout_timeout_seconds=600),
         poll_interval=2.0,
         sleep=clock.sleep,
@@ -171,9 +170,7 @@ def test_unreachable_api_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    adapter = KubernetesRollout.from_settings(
-        Settings(k8s_api_server=f"http://127.0.0.1:{port}"), poll_interval=0.01
-    )
+    adapter = kubernetes_rollout(Settings(k8s_api_server=f"http://127.0.0.1:{port}"), poll_interval=0.01)
     assert isinstance(adapter, KubernetesRollout)
     adapter.api.api_client.configuration.retries = 0
     with pytest.raises(TransientProviderError, match="cannot reach the Kubernetes API"):
@@ -200,7 +197,7 @@ class _Credential:
 def test_aks_token_is_sent_as_bearer(kubernetes_api: Any) -> None:
     kubernetes_api.add_deployment(NS, NAME, env={})
     credential = _Credential()
-    adapter = KubernetesRollout.from_settings(
+    adapter = kubernetes_rollout(
         Settings(k8s_api_server=kubernetes_api.url, k8s_use_aks_token=True),
         credential=credential,
         poll_interval=0.01,
@@ -231,7 +228,7 @@ contexts:
 current-context: standin
 """
     )
-    adapter = KubernetesRollout.from_settings(Settings(kubeconfig=kubeconfig), poll_interval=0.01)
+    adapter = kubernetes_rollout(Settings(kubeconfig=kubeconfig), poll_interval=0.01)
     assert isinstance(adapter, KubernetesRollout)
     assert adapter.current_env(namespace=NS, deployment=NAME) == {
         "USE_TUNED_MODEL": None,
@@ -243,7 +240,7 @@ current-context: standin
 def test_no_cluster_configured_means_local_rollout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    adapter = KubernetesRollout.from_settings(Settings())
+    adapter = kubernetes_rollout(Settings())
     assert isinstance(adapter, LocalRollout)
     result = adapter.roll_out(namespace=NS, deployment=NAME, env=TUNED)
     assert result.ok

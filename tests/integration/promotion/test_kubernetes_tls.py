@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lightning.adapters.kubernetes.rollout import KubernetesRollout
+from lightning.bootstrap import kubernetes_rollout
 from lightning.config import get_settings
 from lightning.domain.errors import ConfigurationError, ProviderError, TransientProviderError
 from tests.standins.arm import make_certificate
@@ -36,12 +36,12 @@ def test_the_cluster_ca_makes_the_api_server_trusted(
 ) -> None:
     _, cert_file = tls_api
     monkeypatch.setenv("K8S_CA_CERT_DATA", base64.b64encode(cert_file.read_bytes()).decode())
-    rollout = KubernetesRollout.from_settings(get_settings())
+    rollout = kubernetes_rollout(get_settings())
     assert rollout.current_env(namespace=NS, deployment=NAME)["TUNED_MODEL_NAME"] == "m1"
 
 
 def test_without_the_cluster_ca_tls_verification_refuses(tls_api: tuple[Any, Path]) -> None:
-    rollout = KubernetesRollout.from_settings(get_settings())
+    rollout = kubernetes_rollout(get_settings())
     with pytest.raises(ProviderError, match=r"TLS verification .* K8S_CA_CERT_DATA") as refused:
         rollout.current_env(namespace=NS, deployment=NAME)
     assert not isinstance(refused.value, TransientProviderError)
@@ -53,4 +53,4 @@ def test_a_bad_ca_is_a_configuration_error(
 ) -> None:
     monkeypatch.setenv("K8S_CA_CERT_DATA", value)
     with pytest.raises(ConfigurationError, match="K8S_CA_CERT_DATA"):
-        KubernetesRollout.from_settings(get_settings())
+        kubernetes_rollout(get_settings())

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from lightning.adapters.kubernetes.rollout import KubernetesRollout
 from lightning.adapters.sqlite.db import SqliteDatabase
 from lightning.adapters.sqlite.models import SqliteModelRegistry
+from lightning.bootstrap import kubernetes_rollout
 from lightning.config import Settings
 from lightning.domain.messages import FineTuneDone
 from lightning.services.promotion import (
@@ -31,7 +31,7 @@ NS = "mcp-agents"
 @pytest.fixture
 def real_world(world: World, kubernetes_api: Any, tmp_path: Path) -> World:
     world.models = SqliteModelRegistry(SqliteDatabase(tmp_path / "lightning.db"))  # type: ignore[assignment]
-    rollout = KubernetesRollout.from_settings(Settings(k8s_api_server=kubernetes_api.url), poll_interval=0.01)
+    rollout = kubernetes_rollout(Settings(k8s_api_server=kubernetes_api.url), poll_interval=0.01)
     world.rollout = rollout  # type: ignore[assignment]
     kubernetes_api.add_deployment(NS, AGENT, env={"ENABLE_EPISODE_CAPTURE": "true"})
     return world

@@ -11,7 +11,7 @@ from azure.identity import DefaultAzureCredential
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from lightning.adapters.servicebus.queue import ServiceBusQueue, to_service_bus_message
-from lightning.bootstrap import Container
+from lightning.bootstrap import Container, servicebus_queue
 from lightning.config import Settings
 from lightning.domain.errors import ConfigurationError, Conflict
 from lightning.ports.queue import ReceivedMessage
@@ -21,7 +21,7 @@ from tests.integration.servicebus.broker import LocalBroker, LocalServiceBusClie
 pytestmark = pytest.mark.servicebus
 
 
-def test_from_settings_uses_entra_id_on_the_namespace(tmp_path: object) -> None:
+def test_the_container_uses_entra_id_on_the_namespace(tmp_path: object) -> None:
     settings = Settings(lightning_queue="servicebus", servicebus_namespace="myns.servicebus.windows.net")
     queue = Container(settings).queue
     assert isinstance(queue, ServiceBusQueue)
@@ -38,14 +38,14 @@ def test_a_connection_string_is_for_the_emulator_only() -> None:
         servicebus_connection_string="Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;"
         "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;",
     )
-    queue = ServiceBusQueue.from_settings(settings)
+    queue = servicebus_queue(settings)
     assert queue._client.fully_qualified_namespace == "localhost"
     queue.close()
 
 
 def test_missing_namespace_says_what_to_set() -> None:
     with pytest.raises(ConfigurationError, match="SERVICEBUS_NAMESPACE"):
-        ServiceBusQueue.from_settings(Settings(lightning_queue="servicebus"))
+        servicebus_queue(Settings(lightning_queue="servicebus"))
 
 
 def test_outgoing_message_is_json_with_its_id() -> None:

@@ -48,7 +48,7 @@ def store_dataset(
     lines: list[str] | None = None,
 ) -> DatasetManifest:
     """A built dataset, stored the way build-dataset stores it (files in the blob store, manifest in SQLite)."""
-    blobs = LocalBlobStore.from_settings(settings)
+    blobs = LocalBlobStore(settings.datasets_dir)
     staging = settings.lightning_home / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     files = []
@@ -81,7 +81,7 @@ def store_dataset(
         reward=RewardStats(avg=0.9, min=0.7, max=1.0),
         token_count=sum(f.tokens for f in files),
     )
-    return SqliteDatasetStore.from_settings(settings).put(manifest)
+    return SqliteDatasetStore.at(settings.sqlite_path).put(manifest)
 
 
 @pytest.fixture
@@ -91,4 +91,4 @@ def dataset(settings: Settings) -> DatasetManifest:
 
 @pytest.fixture
 def runs(settings: Settings) -> SqliteRunStore:
-    return SqliteRunStore.from_settings(settings)
+    return SqliteRunStore.at(settings.sqlite_path)

@@ -16,6 +16,7 @@ from lightning.adapters.openai.finetune import OpenAIFineTuneProvider
 from lightning.adapters.retry import RetryPolicy
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
 from lightning.adapters.sqlite.runs import SqliteRunStore
+from lightning.bootstrap import openai_endpoint
 from lightning.config import get_settings
 from lightning.domain.training import Hyperparameters
 from lightning.ports.bundles import TrainingPorts
@@ -50,11 +51,11 @@ def test_azure_requests_have_the_azure_url_shape_api_version_and_bearer_token(
     assert settings.base_model == "gpt-4o-mini"
     store_dataset(settings)
     credential = StaticTokenCredential()
-    provider = OpenAIFineTuneProvider.from_settings(
-        settings, credential=credential, retry=RetryPolicy(sleep=lambda _: None)
+    provider = OpenAIFineTuneProvider.connect(
+        openai_endpoint(settings), credential=credential, retry=RetryPolicy(sleep=lambda _: None)
     )
     assert provider.name == "azure-openai"
-    runs = SqliteRunStore.from_settings(settings)
+    runs = SqliteRunStore.at(settings.sqlite_path)
 
     run = start_training(
         StartTraining(
@@ -65,8 +66,8 @@ def test_azure_requests_have_the_azure_url_shape_api_version_and_bearer_token(
         ),
         TrainingPorts(
             runs=runs,
-            datasets=SqliteDatasetStore.from_settings(settings),
-            blobs=LocalBlobStore.from_settings(settings),
+            datasets=SqliteDatasetStore.at(settings.sqlite_path),
+            blobs=LocalBlobStore(settings.datasets_dir),
             provider=provider,
             queue=InMemoryQueue(),
         ),

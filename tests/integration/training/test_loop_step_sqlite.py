@@ -8,8 +8,10 @@ from lightning.adapters.blob.local import LocalBlobStore
 from lightning.adapters.openai.finetune import OpenAIFineTuneProvider
 from lightning.adapters.retry import RetryPolicy
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
+from lightning.adapters.sqlite.db import shared_database
 from lightning.adapters.sqlite.queue import SqliteQueue
 from lightning.adapters.sqlite.runs import SqliteRunStore
+from lightning.bootstrap import openai_endpoint
 from lightning.config import Settings
 from lightning.domain.dataset import DatasetManifest
 from lightning.domain.messages import FINE_TUNE_DONE, FINE_TUNE_JOBS, StartFineTune
@@ -22,11 +24,11 @@ def test_start_message_to_fine_tune_done(
     settings: Settings, dataset: DatasetManifest, ft_server: FineTuneServer
 ) -> None:
     del dataset
-    queue = SqliteQueue.from_settings(settings)
-    runs = SqliteRunStore.from_settings(settings)
+    queue = SqliteQueue(shared_database(settings.embedded_db_path))
+    runs = SqliteRunStore.at(settings.sqlite_path)
     sleeps: list[float] = []
-    provider = OpenAIFineTuneProvider.from_settings(
-        settings, retry=RetryPolicy(max_attempts=2, sleep=sleeps.append, random=lambda: 0.0)
+    provider = OpenAIFineTuneProvider.connect(
+        openai_endpoint(settings), retry=RetryPolicy(max_attempts=2, sleep=sleeps.append, random=lambda: 0.0)
     )
 
     def handle(body: dict) -> FineTuneStep:  # type: ignore[type-arg]
@@ -34,8 +36,8 @@ def test_start_message_to_fine_tune_done(
             body,
             TrainingPorts(
                 runs=runs,
-                datasets=SqliteDatasetStore.from_settings(settings),
-                blobs=LocalBlobStore.from_settings(settings),
+                datasets=SqliteDatasetStore.at(settings.sqlite_path),
+                blobs=LocalBlobStore(settings.datasets_dir),
                 provider=provider,
                 queue=queue,
             ),

@@ -15,6 +15,7 @@ from lightning.adapters.retry import RetryPolicy
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
 from lightning.adapters.sqlite.runs import SqliteRunStore
 from lightning.agent.queries import generate_queries
+from lightning.bootstrap import openai_endpoint
 from lightning.config import get_settings
 from lightning.domain.training import Hyperparameters
 from lightning.ports.bundles import TrainingPorts
@@ -48,8 +49,10 @@ def test_train_on_the_local_model_server(model_server: RunningServer, clean_env:
     del clean_env
     settings = get_settings(lightning_trainer="local", lightning_model_server=model_server.base_url)
     store_dataset(settings, train_examples=40, validation_examples=10, lines=tool_call_lines(50))
-    provider = OpenAIFineTuneProvider.from_settings(settings, retry=RetryPolicy(), file_poll_interval=0.05)
-    runs = SqliteRunStore.from_settings(settings)
+    provider = OpenAIFineTuneProvider.connect(
+        openai_endpoint(settings), retry=RetryPolicy(), file_poll_interval=0.05
+    )
+    runs = SqliteRunStore.at(settings.sqlite_path)
 
     result = start_training(
         StartTraining(
@@ -61,8 +64,8 @@ def test_train_on_the_local_model_server(model_server: RunningServer, clean_env:
         ),
         TrainingPorts(
             runs=runs,
-            datasets=SqliteDatasetStore.from_settings(settings),
-            blobs=LocalBlobStore.from_settings(settings),
+            datasets=SqliteDatasetStore.at(settings.sqlite_path),
+            blobs=LocalBlobStore(settings.datasets_dir),
             provider=provider,
             queue=InMemoryQueue(),
         ),

@@ -13,6 +13,7 @@ from lightning.adapters.openai.finetune import OpenAIFineTuneProvider
 from lightning.adapters.retry import RetryPolicy
 from lightning.adapters.sqlite.datasets import SqliteDatasetStore
 from lightning.adapters.sqlite.runs import SqliteRunStore
+from lightning.bootstrap import openai_endpoint
 from lightning.config import Settings
 from lightning.domain.dataset import DatasetManifest
 from lightning.domain.errors import TransientProviderError
@@ -33,10 +34,10 @@ class Ports:
     def __init__(self, settings: Settings, *, max_attempts: int = 6) -> None:
         self.sleeps: list[float] = []
         self.retry = RetryPolicy(max_attempts=max_attempts, sleep=self.sleeps.append, random=lambda: 0.5)
-        self.provider = OpenAIFineTuneProvider.from_settings(settings, retry=self.retry)
-        self.runs = SqliteRunStore.from_settings(settings)
-        self.datasets = SqliteDatasetStore.from_settings(settings)
-        self.blobs = LocalBlobStore.from_settings(settings)
+        self.provider = OpenAIFineTuneProvider.connect(openai_endpoint(settings), retry=self.retry)
+        self.runs = SqliteRunStore.at(settings.sqlite_path)
+        self.datasets = SqliteDatasetStore.at(settings.sqlite_path)
+        self.blobs = LocalBlobStore(settings.datasets_dir)
 
     def start(self, **changes: Any):  # type: ignore[no-untyped-def]
         values: dict[str, Any] = {

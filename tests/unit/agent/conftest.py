@@ -8,7 +8,6 @@ import pytest
 
 from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.agent.queries import generate_queries, workshop_samples
-from lightning.config import Settings
 from lightning.domain.agent import AgentDefinition
 from lightning.domain.errors import TransientProviderError
 from lightning.ports.chat import ToolCallChoice
@@ -40,7 +39,7 @@ class OracleChat(OneByOne):
 
 @pytest.fixture(scope="session")
 def definition() -> AgentDefinition:
-    return YamlAgentRegistry.from_settings(Settings()).get("autonomous-agent")
+    return YamlAgentRegistry().get("autonomous-agent")
 
 
 @pytest.fixture

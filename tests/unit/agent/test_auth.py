@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from lightning.agent.auth import ApiKeyGuard, agent_api_keys, listen_address, presented_key
+from lightning.agent.auth import ApiKeyGuard, listen_address, presented_key
+from lightning.bootstrap import agent_api_keys
 from lightning.config import Settings
 
 

@@ -13,12 +13,11 @@ from lightning.agent.heldout import HELDOUT_FILE, calls_agree, heldout_queries, 
 from lightning.agent.queries import TOOLS, generate_queries
 from lightning.agent.sample_data import AS_OF
 from lightning.agent.tools import parse_period, run_tool
-from lightning.config import Settings
 
 
 @pytest.fixture(scope="module")
 def agents():
-    registry = YamlAgentRegistry.from_settings(Settings())
+    registry = YamlAgentRegistry()
     return [registry.get(agent_id) for agent_id in ("autonomous-agent", "approval-agent")]
 
 

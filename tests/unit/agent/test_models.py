@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lightning.agent.models import ModelSelector
+from lightning.bootstrap import model_selector
 from lightning.config import Settings
 from lightning.domain.errors import ConfigurationError
 from lightning.domain.model import ModelVersion
@@ -42,19 +43,19 @@ def _version(name: str, deployment: str | None = None) -> ModelVersion:
 
 
 def test_base_model_when_nothing_is_tuned() -> None:
-    selector = ModelSelector.from_settings(Settings(), agent_id="autonomous-agent")
+    selector = model_selector(Settings(), agent_id="autonomous-agent")
     assert selector.resolve() == ("local-base", "base")
     azure = Settings(
         azure_openai_endpoint="https://x.openai.azure.com", azure_openai_deployment="gpt-4o-mini-prod"
     )
-    assert ModelSelector.from_settings(azure, agent_id="autonomous-agent").current() == "gpt-4o-mini-prod"
+    assert model_selector(azure, agent_id="autonomous-agent").current() == "gpt-4o-mini-prod"
 
 
 def test_the_workshop_env_wins_over_the_registry() -> None:
     registry = Registry()
     registry.version = _version("ft:local-base:autonomous-agent:aaa")
     settings = Settings(use_tuned_model=True, tuned_model_name="ft:gpt-4o-mini:autonomous-agent:abc123")
-    selector = ModelSelector.from_settings(
+    selector = model_selector(
         settings, agent_id="autonomous-agent", follow_registry=True, registry=lambda: registry
     )
     assert selector.resolve() == ("ft:gpt-4o-mini:autonomous-agent:abc123", "tuned-env")
@@ -63,7 +64,7 @@ def test_the_workshop_env_wins_over_the_registry() -> None:
 
 def test_use_tuned_model_without_a_name_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="TUNED_MODEL_NAME"):
-        ModelSelector.from_settings(Settings(use_tuned_model=True), agent_id="autonomous-agent")
+        model_selector(Settings(use_tuned_model=True), agent_id="autonomous-agent")
 
 
 def test_a_promotion_is_picked_up_after_the_ttl_without_restart() -> None:

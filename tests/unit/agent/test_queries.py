@@ -15,12 +15,11 @@ from lightning.agent.queries import (
     generate_queries,
     workshop_samples,
 )
-from lightning.config import Settings
 
 
 @pytest.fixture(scope="module")
 def agents():
-    registry = YamlAgentRegistry.from_settings(Settings())
+    registry = YamlAgentRegistry()
     return {agent_id: registry.get(agent_id) for agent_id in ("autonomous-agent", "approval-agent")}
 
 

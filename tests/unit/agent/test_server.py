@@ -360,9 +360,8 @@ def test_http_level_refusals_are_json_rpc_errors_too(harness: tuple[Harness, Tes
 
 def test_the_approval_agent_serves_with_its_own_prompt(oracle: OracleChat, tmp_path: Path) -> None:
     from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
-    from lightning.config import Settings
 
-    approval = YamlAgentRegistry.from_settings(Settings()).get("approval-agent")
+    approval = YamlAgentRegistry().get("approval-agent")
     h = Harness(approval, oracle, tmp_path, capture=True)
     with TestClient(create_app(h.agent)) as client:
         answer, is_error = answer_of(client.post("/message", json=body(WORKSHOP_QUERIES[3])))

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from lightning.agent import telemetry
-from lightning.config import get_settings
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "telemetry.md"
 
@@ -20,10 +19,8 @@ def test_the_documented_cloud_role_is_the_exporters(monkeypatch: pytest.MonkeyPa
     seen: dict[str, Any] = {}
     monkeypatch.setattr(monitor, "configure_azure_monitor", lambda **kwargs: seen.update(kwargs))
     monkeypatch.setattr(telemetry, "_configured", False)
-    settings = get_settings(
-        applicationinsights_connection_string="InstrumentationKey=00000000-0000-0000-0000-000000000000"
-    )
-    assert telemetry.configure_telemetry(settings, service_name="autonomous-agent")
+    connection_string = "InstrumentationKey=00000000-0000-0000-0000-000000000000"
+    assert telemetry.configure_telemetry(connection_string, service_name="autonomous-agent")
     role = _get_cloud_role(seen["resource"])
     assert role == "mcp-agents.autonomous-agent"
     text = " ".join(DOC.read_text().split())

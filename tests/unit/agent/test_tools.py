@@ -8,7 +8,6 @@ from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
 from lightning.agent.queries import generate_queries, workshop_samples
 from lightning.agent.sample_data import DATA_DIR, generate, load_sample_data
 from lightning.agent.tools import parse_period, run_tool, summarize, validate_arguments
-from lightning.config import Settings
 from lightning.domain.errors import InvalidInput
 
 AS_OF = "2026-11-01"
@@ -52,7 +51,7 @@ def test_unknown_periods_are_refused_with_examples(text: str) -> None:
 
 
 def test_every_tool_result_holds_the_rubric_result_keys_for_every_sample() -> None:
-    agent = YamlAgentRegistry.from_settings(Settings()).get("autonomous-agent")
+    agent = YamlAgentRegistry().get("autonomous-agent")
     for sample in [*workshop_samples(), *generate_queries(300, seed=21)]:
         result = run_tool(sample.tool, sample.arguments)
         rule = agent.rubric.rule_for(sample.tool)

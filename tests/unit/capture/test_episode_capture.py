@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import lightning.capture
-from lightning.capture import CapturePolicy, EpisodeCapture, capture_policy, new_episode_id
+from lightning.bootstrap import capture_policy, episode_capture
+from lightning.capture import CapturePolicy, EpisodeCapture, new_episode_id
 from lightning.config import Settings
 from tests.fakes.episodes import InMemoryEpisodeStore
 from tests.unit.capture.support import episode, policy
@@ -37,7 +38,7 @@ def test_the_policy_comes_from_the_capture_settings(tmp_path: Path) -> None:
 
 
 def test_capture_is_off_unless_enabled(tmp_path: Path) -> None:
-    capture = EpisodeCapture.from_settings(Settings(lightning_home=tmp_path), store=InMemoryEpisodeStore())
+    capture = episode_capture(Settings(lightning_home=tmp_path), store=InMemoryEpisodeStore())
     assert not capture.enabled
     with capture.tool_call(agent_id="autonomous-agent", query="q") as call:
         call.action("analyze_churn", {"period": "Q4 2025"})
@@ -48,7 +49,7 @@ def test_capture_is_off_unless_enabled(tmp_path: Path) -> None:
 def test_tool_call_records_one_episode_in_the_workshop_shape(tmp_path: Path) -> None:
     store = InMemoryEpisodeStore()
     settings = Settings(lightning_home=tmp_path, enable_episode_capture=True)
-    with EpisodeCapture.from_settings(settings, store=store, close_at_exit=False) as capture:
+    with episode_capture(settings, store=store, close_at_exit=False) as capture:
         with capture.tool_call(
             agent_id="autonomous-agent",
             query="Analyze customer churn for Q4 2025",
