@@ -1,7 +1,7 @@
 """The agent's API keys: which keys ``POST /message`` accepts, and the ASGI guard that checks them.
 
 ``parse_api_keys`` turns ``AGENT_API_KEY`` and ``AGENT_API_KEYS`` (comma-separated, for rotation) into
-the keys; ``lightning.bootstrap.agent_api_keys`` reads them from the settings. ``ApiKeyGuard`` wraps the agent's ASGI app (``lightning.agent.server.create_app``): a request
+the keys; ``lightning.bootstrap_agent.agent_api_keys`` reads them from the settings. ``ApiKeyGuard`` wraps the agent's ASGI app (``lightning.agent.server.create_app``): a request
 to the guarded path needs one of the keys in the ``api-key`` header — what an Azure API Management
 policy injects — or as ``Authorization: Bearer <key>``. Anything else gets HTTP 401 with a JSON-RPC
 error object; other paths (``/healthz``, ``/readyz``) stay open for probes. ``simulate-traffic`` sends

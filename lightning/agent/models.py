@@ -8,7 +8,7 @@ Resolution (shared by every host, see the brief "Agent model resolution"):
    every ``ttl`` seconds so a promotion is picked up without a restart;
 3. else the base model (``BASE_MODEL``: ``local-base`` locally; ``AZURE_OPENAI_DEPLOYMENT`` on Azure).
 
-``lightning.bootstrap.model_selector`` reads those settings and builds the selector.
+``lightning.bootstrap_agent.model_selector`` reads those settings and builds the selector.
 
 A registry that does not exist yet or fails is tolerated: the agent keeps its last answer (or the
 base model) and logs once.

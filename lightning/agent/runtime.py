@@ -1,6 +1,6 @@
 """Serving the agent (``serve-agent``): ``serve(build_agent, …)`` and the helpers it needs.
 
-``lightning.bootstrap`` builds the agent from settings (``build_agent``: the agent's registered
+``lightning.bootstrap_agent`` builds the agent from settings (``build_agent``: the agent's registered
 definition, the chat model, model selection from ``USE_TUNED_MODEL``/``TUNED_MODEL_NAME``, the
 registry and the base model, and capture from ``ENABLE_EPISODE_CAPTURE``) and calls ``serve``
 (``serve_agent``). ``serve`` binds the port first, makes sure a model is reachable — given a local

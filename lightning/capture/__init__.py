@@ -2,7 +2,7 @@
 
 The public API an agent uses::
 
-    from lightning.bootstrap import episode_capture
+    from lightning.bootstrap_agent import episode_capture
 
     capture = episode_capture(settings)                      # disabled unless ENABLE_EPISODE_CAPTURE=true
     with capture.tool_call(agent_id="autonomous-agent", query=query, model_version=model) as call:
@@ -23,7 +23,7 @@ duplicate-free. Nothing happens at import.
 
 Modules: ``episode_capture`` (``EpisodeCapture``), ``tool_call`` (``ToolCall``),
 ``writer`` (the background ``EpisodeWriter``), ``spool`` (its files on disk),
-``policy`` (``CapturePolicy``). Settings never reach this package: ``lightning.bootstrap`` reads them
+``policy`` (``CapturePolicy``). Settings never reach this package: ``lightning.bootstrap_agent`` reads them
 (``episode_capture``, ``capture_policy``) and hands over a store, a spool folder and a policy
 (``EpisodeCapture.start``).
 """

@@ -1,6 +1,6 @@
 """``EpisodeCapture``: capture switched on (a running ``EpisodeWriter``) or off (every call a no-op).
 
-The object an agent holds (``lightning.bootstrap.episode_capture`` builds it from settings); see the
+The object an agent holds (``lightning.bootstrap_agent.episode_capture`` builds it from settings); see the
 package docstring for how it is used.
 """
 

@@ -1,6 +1,6 @@
 """How capture batches, truncates and retries: ``CapturePolicy``.
 
-``CAPTURE_*`` settings become a policy in ``lightning.bootstrap.capture_policy``, with the other policies.
+``CAPTURE_*`` settings become a policy in ``lightning.bootstrap_agent.capture_policy``, with the other policies.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         if not 0 < port < 65536:
             raise InvalidInput(f"--port must be between 1 and 65535, got {port}", field="port")
         from lightning.agent.auth import listen_address
-        from lightning.bootstrap import agent_api_keys, serve_agent
+        from lightning.bootstrap_agent import agent_api_keys, serve_agent
 
         settings = get_settings()
         bind, access = listen_address(host, keyed=bool(agent_api_keys(settings)))
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         With AGENT_API_KEY (or AGENT_API_KEYS) set, the first key is sent in the api-key header.
         """
         from lightning.agent.traffic import choose_requests, simulate
-        from lightning.bootstrap import agent_api_keys
+        from lightning.bootstrap_agent import agent_api_keys
 
         if delay < 0 or timeout <= 0:
             raise InvalidInput("--delay must be >= 0 and --timeout > 0", field="delay")

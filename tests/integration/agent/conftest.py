@@ -14,7 +14,7 @@ import pytest
 from lightning.agent.core import AnalyticsAgent
 from lightning.agent.runtime import bind_socket
 from lightning.agent.server import create_app
-from lightning.bootstrap import agent_api_keys, build_agent
+from lightning.bootstrap_agent import agent_api_keys, build_agent
 from lightning.config import Settings, get_settings
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 
 from lightning.agent.queries import WORKSHOP_QUERIES, workshop_samples
-from lightning.bootstrap import Container, build_agent
+from lightning.bootstrap import Container
+from lightning.bootstrap_agent import build_agent
 from lightning.capture import CapturePolicy, EpisodeCapture
 from lightning.config import get_settings
 from lightning.domain.episode import Episode

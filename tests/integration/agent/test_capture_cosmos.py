@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from lightning.bootstrap import Container, episode_capture
+from lightning.bootstrap import Container
+from lightning.bootstrap_agent import episode_capture
 from lightning.capture import CapturePolicy, EpisodeCapture
 from lightning.domain.episode import Action, Episode, State
 from lightning.ports.episodes import EpisodeQuery

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
-from lightning.bootstrap import episode_capture
+from lightning.bootstrap_agent import episode_capture
 from lightning.config import Settings
 from lightning.ports.episodes import EpisodeQuery
 
@@ -39,7 +39,7 @@ def test_episodes_are_flushed_at_interpreter_exit(tmp_path: Path) -> None:
     home = tmp_path / "home"
     script = textwrap.dedent(
         """
-        from lightning.bootstrap import episode_capture
+        from lightning.bootstrap_agent import episode_capture
         from lightning.config import Settings
 
         # flush_seconds is long on purpose: only the exit hook can get these into the store in time.

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from lightning.agent.auth import ApiKeyGuard, listen_address, presented_key
-from lightning.bootstrap import agent_api_keys
+from lightning.bootstrap_agent import agent_api_keys
 from lightning.config import Settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lightning.agent.models import ModelSelector
-from lightning.bootstrap import model_selector
+from lightning.bootstrap_agent import model_selector
 from lightning.config import Settings
 from lightning.domain.errors import ConfigurationError
 from lightning.domain.model import ModelVersion

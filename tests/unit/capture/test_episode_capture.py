@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import lightning.capture
-from lightning.bootstrap import capture_policy, episode_capture
+from lightning.bootstrap_agent import capture_policy, episode_capture
 from lightning.capture import CapturePolicy, EpisodeCapture, new_episode_id
 from lightning.config import Settings
 from tests.fakes.episodes import InMemoryEpisodeStore

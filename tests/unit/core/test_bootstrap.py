@@ -16,7 +16,8 @@ from lightning.adapters.openai.client import OpenAIEndpoint
 from lightning.adapters.sqlite.cursors import SqliteCursorStore
 from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
 from lightning.adapters.sqlite.queue import SqliteQueue
-from lightning.bootstrap import Container, cosmos_account, kubernetes_rollout, model_selector, openai_endpoint
+from lightning.bootstrap import Container, cosmos_account, kubernetes_rollout, openai_endpoint
+from lightning.bootstrap_agent import model_selector
 from lightning.config import Settings
 from lightning.domain.errors import ConfigurationError, InvalidInput
 
