@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -169,9 +170,9 @@ def _review_queue_by_a_simulated_reviewer(marks: list[TimelineMark]) -> None:
     )
 
 
-def _golden_file(home: Path) -> Path:
+def _golden_file(home: Path) -> tuple[Path, int, int]:
     """Requests the training never sees, with their known right call: generated ones (another seed) and
-    hand-written held-out paraphrases, minus any request of the demo's traffic."""
+    hand-written held-out paraphrases, minus any request of the demo's traffic; with how many of each."""
     from lightning.agent.heldout import heldout_samples
     from lightning.agent.queries import generate_queries
     from lightning.domain.finetune_format import normalize_query
@@ -181,32 +182,40 @@ def _golden_file(home: Path) -> Path:
         for seed, n in TRAFFIC_SEEDS.items()
         for sample in generate_queries(n, seed=seed, agent_id=AGENT)
     }
-    chosen, taken = [], set(seen)
-    candidates = [
-        *generate_queries(GOLDEN_GENERATED, seed=GOLDEN_SEED, agent_id=AGENT),
-        *heldout_samples()[:GOLDEN_HELDOUT],
-    ]
-    for sample in candidates:
-        key = normalize_query(sample.query)
-        if key not in taken:
-            taken.add(key)
-            chosen.append(
-                {"query": sample.query, "expected_tool": sample.tool, "expected_arguments": sample.arguments}
-            )
+    chosen: list[dict[str, Any]] = []
+    taken = set(seen)
+    counts: list[int] = []
+    for candidates in (
+        generate_queries(GOLDEN_GENERATED, seed=GOLDEN_SEED, agent_id=AGENT),
+        heldout_samples()[:GOLDEN_HELDOUT],
+    ):
+        before = len(chosen)
+        for sample in candidates:
+            key = normalize_query(sample.query)
+            if key not in taken:
+                taken.add(key)
+                chosen.append(
+                    {
+                        "query": sample.query,
+                        "expected_tool": sample.tool,
+                        "expected_arguments": sample.arguments,
+                    }
+                )
+        counts.append(len(chosen) - before)
     path = home / "golden.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in chosen), encoding="utf-8")
-    return path
+    return path, counts[0], counts[1]
 
 
 def _golden_and_judge_report(home: Path, marks: list[TimelineMark]) -> None:
-    path = _golden_file(home)
+    path, generated, heldout = _golden_file(home)
     print(
-        f"\nA golden set: {GOLDEN_GENERATED} generated requests (seed {GOLDEN_SEED}) and {GOLDEN_HELDOUT} hand-written"
+        f"\nA golden set: {generated} generated requests (seed {GOLDEN_SEED}; of {GOLDEN_GENERATED}, those not"
     )
     print(
-        "held-out paraphrases with their known right calls, none of them in the traffic (the training never"
+        f"in the traffic) and {heldout} hand-written held-out paraphrases, with their known right calls: the"
     )
-    print("sees them): the gate's ground truth.")
+    print("training never sees them; they are the gate's ground truth.")
     run(["import-golden", str(path), "--agent-id", AGENT])
     _mark(marks, "Golden set imported", "requests the training never sees, with their known right calls")
     run(["judge-report", "--agent-id", AGENT])
