@@ -1,5 +1,6 @@
 """Episode commands: ``list-episodes``, ``show-episode``, ``label-episode``, ``label-batch``,
-``import-episodes``, ``export-episodes`` (the workshop's verbs and flags, plus import/export).
+``import-episodes``, ``export-episodes`` (the workshop's verbs and flags, plus import/export), and
+``migrate-store`` (rewrites Cosmos documents from before the label history).
 
 Each command parses its flags, calls one service (``lightning.services.episodes`` or
 ``lightning.services.labeling``) and prints: a table or ``Key: value`` block for people,
@@ -390,6 +391,29 @@ def export_episodes(
     sys.stdout.write(f"Exported {count} episode(s) to {output}\n")
 
 
+def migrate_store(
+    agent_id: str | None = typer.Option(None, "--agent-id", help="Only this agent's episodes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rewrite episodes stored before the label history in today's shape (Cosmos DB; SQLite migrates
+    when it opens). Safe to run again and beside the running loop: each rewrite is etag-guarded."""
+    from lightning.ports.episodes import MigratesItems
+
+    c = container()
+    store = c.episodes
+    backend = c.settings.lightning_store.split(":", 1)[0]  # "sqlite" or "cosmos"
+    if isinstance(store, MigratesItems):
+        rewritten = store.migrate_items(agent_id=agent_id)
+        note = "old documents read either way; rewritten ones also take their place in the review queue"
+    else:
+        rewritten = 0
+        note = f"the {backend} store migrates its schema when it opens: nothing to rewrite"
+    if as_json:
+        print_json({"store": backend, "agent_id": agent_id, "rewritten": rewritten, "note": note})
+        return
+    print_block([("Store", backend), ("Agent", agent_id or "all"), ("Rewritten", rewritten), ("Note", note)])
+
+
 def register(app: typer.Typer) -> None:
     app.command("list-episodes")(list_episodes)
     app.command("show-episode")(show_episode)
@@ -397,3 +421,4 @@ def register(app: typer.Typer) -> None:
     app.command("label-batch")(label_batch)
     app.command("import-episodes")(import_episodes)
     app.command("export-episodes")(export_episodes)
+    app.command("migrate-store")(migrate_store)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,4 +88,15 @@ class EpisodeStore(Protocol):
 
     def changes_since(self, cursor: int, *, limit: int = 1000) -> ChangeBatch:
         """Episodes inserted or changed after ``cursor`` (the local stand-in for the Cosmos change feed)."""
+        ...
+
+
+@runtime_checkable
+class MigratesItems(Protocol):
+    """A store whose documents from before the label history are rewritten on request (Cosmos DB: old
+    items still read, but only rewritten ones take their place in the review order). Stores that migrate
+    when they open (SQLite) or hold nothing old (memory) do not implement it."""
+
+    def migrate_items(self, *, agent_id: str | None = None) -> int:
+        """Rewrite the old documents (of ``agent_id``, else all) in today's shape; returns how many."""
         ...
