@@ -55,9 +55,10 @@ from lightning.domain.finetune_format import normalize_query
 from lightning.domain.golden import GoldenExample
 from lightning.domain.model import EvaluationSummary, GateRule, decide_promotion
 from lightning.domain.training import Hyperparameters
+from lightning.ports.bundles import EvaluationPorts
 from lightning.ports.episodes import EpisodeQuery
 from lightning.services.datasets import BuildRequest, build_dataset
-from lightning.services.evaluation import evaluate_model
+from lightning.services.evaluation import EvalSet, evaluate_model
 from lightning.services.labeling import (
     HumanLabel,
     LabelBatchRequest,
@@ -247,31 +248,20 @@ def train_on_calls(run: Run, name: str, rows: list[tuple[str, str, dict[str, Any
 def gate(run: Run, candidate: str, baseline: str, judge: Judge) -> dict[str, Any]:
     # Golden requests only: both candidates trained on the traffic, so its episodes are not held out.
     policy = promotion_policy(run.settings).model_copy(update={"recent_episodes": 0})
-    requests, overlap, golden = gate_requests(
+    eval_set = gate_requests(
         agent_id=AGENT, dataset_name=None, ports=run.c.promotion_ports("rubric"), policy=policy
     )
+    ports = EvaluationPorts(chat=run.chat, evaluator=run.evaluator)
     summaries: list[EvaluationSummary] = [
-        evaluate_model(
-            model=model,
-            agent=run.agent,
-            requests=requests,
-            chat=run.chat,
-            evaluator=run.evaluator,
-            golden_set=golden,
-        )
+        evaluate_model(model=model, agent=run.agent, eval_set=eval_set, ports=ports)
         for model in (candidate, baseline)
     ]
     truth_first = decide_promotion(
         *summaries, rule=GateRule(tolerance=policy.tolerance, min_golden=policy.min_golden)
     )
+    judge_ports = EvaluationPorts(chat=run.chat, evaluator=judge)  # type: ignore[arg-type]
     judged: list[EvaluationSummary] = [
-        evaluate_model(
-            model=model,
-            agent=run.agent,
-            requests=requests,
-            chat=run.chat,
-            evaluator=judge,  # type: ignore[arg-type]
-        )
+        evaluate_model(model=model, agent=run.agent, eval_set=EvalSet(eval_set.requests), ports=judge_ports)
         for model in (candidate, baseline)
     ]
     judge_only = decide_promotion(*judged, rule=GateRule(tolerance=policy.tolerance, min_golden=10**9))
@@ -285,7 +275,7 @@ def gate(run: Run, candidate: str, baseline: str, judge: Judge) -> dict[str, Any
         "candidate_judge_avg_reward": judged[0].judge.avg_reward,
         "baseline_judge_avg_reward": judged[1].judge.avg_reward,
         "ground_truth_n": summaries[0].ground_truth.n,
-        "overlap_left_out": overlap,
+        "overlap_left_out": eval_set.excluded_overlap,
     }
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lightning.ports.agents import AgentRegistry
     from lightning.ports.bundles import (
         DatasetPorts,
+        EvaluationPorts,
         LabelingPorts,
         LoopPorts,
         PromotionPorts,
@@ -257,6 +258,13 @@ class Container:
             blobs=self.blobs,
             provider=self.fine_tuning,
             queue=self.queue,
+        )
+
+    def evaluation_ports(self, evaluator: str | None = None) -> EvaluationPorts:
+        from lightning.ports.bundles import EvaluationPorts
+
+        return EvaluationPorts(
+            chat=self.chat, evaluator=self.evaluator(evaluator), run_tool=self.tool_runner()
         )
 
     def promotion_ports(self, evaluator: str | None = None) -> PromotionPorts:

@@ -377,13 +377,13 @@ def export_episodes(
     )
     store = container().episodes
     if output is None:
-        episode_service.export_episodes(store, query, sys.stdout.write)
+        episode_service.export_episodes(store, query, write=sys.stdout.write)
         return
     partial = output.with_name(output.name + ".partial")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", encoding="utf-8") as handle:
-            count = episode_service.export_episodes(store, query, handle.write)
+            count = episode_service.export_episodes(store, query, write=handle.write)
         os.replace(partial, output)  # readers never see half a file
     except OSError as exc:
         partial.unlink(missing_ok=True)

@@ -378,7 +378,7 @@ def evaluate(
             for s in generate_queries(generate, seed=seed, agent_id=agent_id)
         ]
     elif golden:
-        given, overlap, golden_set = evaluation.golden_set_requests(
+        golden_eval = evaluation.golden_set_requests(
             agent_id=agent_id,
             model_names=models,
             golden=c.golden,
@@ -386,6 +386,11 @@ def evaluate(
             runs=c.runs,
             datasets=c.datasets,
             blobs=c.blobs,
+        )
+        given, golden_set, overlap = (
+            list(golden_eval.requests),
+            golden_eval.golden_set,
+            golden_eval.excluded_overlap,
         )
     requests = evaluation.select_requests(
         agent_id=agent_id,
@@ -397,19 +402,10 @@ def evaluate(
         min_reward=c.settings.dataset_min_reward,
         limit=limit,
     )
-    evaluator = c.evaluator(evaluator_name)
-    runner = c.tool_runner()
+    eval_set = evaluation.EvalSet(requests, golden_set, overlap)
+    ports = c.evaluation_ports(evaluator_name)
     summaries = [
-        evaluation.evaluate_model(
-            model=model,
-            agent=agent,
-            requests=requests,
-            chat=c.chat,
-            evaluator=evaluator,
-            run_tool=runner,
-            golden_set=golden_set,
-            excluded_overlap=overlap,
-        )
+        evaluation.evaluate_model(model=model, agent=agent, eval_set=eval_set, ports=ports)
         for model in models
     ]
     if as_json:

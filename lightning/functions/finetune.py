@@ -55,7 +55,7 @@ def _log_failure(queue: str, message: func.ServiceBusMessage, exc: Exception) ->
 
     message_id = getattr(message, "message_id", None)
     deliveries = getattr(message, "delivery_count", None)
-    log_failed_delivery(queue, message_id, deliveries, exc)
+    log_failed_delivery(queue, message_id=message_id, delivery=deliveries, exc=exc)
 
 
 @bp.service_bus_queue_trigger(

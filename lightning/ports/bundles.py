@@ -65,6 +65,16 @@ class TrainingPorts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EvaluationPorts:
+    """Replaying requests against models and scoring the answers (``evaluate``, the promotion gate)."""
+
+    chat: ChatModel
+    evaluator: Evaluator
+    run_tool: ToolRunner | None = None  # runs the chosen tool so the judge sees a result; None: not run
+    clock: Clock | None = None  # measures a time budget; None: the system clock
+
+
+@dataclass(frozen=True, kw_only=True)
 class PromotionPorts:
     """Promotion and rollback: register → deploy → gate → roll out → activate."""
 
@@ -81,6 +91,13 @@ class PromotionPorts:
     rollout: AgentRollout
     run_tool: ToolRunner | None = None
     clock: Clock | None = None  # measures the gate's time budget; None: the system clock
+
+    @property
+    def evaluation(self) -> EvaluationPorts:
+        """The part the gate's replay uses."""
+        return EvaluationPorts(
+            chat=self.chat, evaluator=self.evaluator, run_tool=self.run_tool, clock=self.clock
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

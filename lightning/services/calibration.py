@@ -227,7 +227,7 @@ def judge_report(
         precision=precision,
         recall=Rate.of(sum(c.judge_accepts for c in acceptable), len(acceptable)),
         tool_confusion=_confusion(comparisons),
-        trust=trust_of(precision, n, policy),
+        trust=trust_of(precision, n, policy=policy),
     )
     if n >= 2:
         kappa_low, kappa_high = _bootstrap(comparisons, _kappa, resamples=policy.resamples)
@@ -249,7 +249,7 @@ def _confusion(comparisons: list[Comparison]) -> dict[str, dict[str, int]]:
     return table
 
 
-def trust_of(precision: Rate, compared: int, policy: CalibrationPolicy) -> Trust:
+def trust_of(precision: Rate, compared: int, *, policy: CalibrationPolicy) -> Trust:
     """The trust floor: untrusted only with enough evidence that the judge accepts wrong answers."""
     common = {"min_precision": policy.min_precision, "min_compared": policy.min_compared}
     if compared < policy.min_compared:

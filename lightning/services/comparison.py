@@ -398,7 +398,7 @@ def tool_correct(episode: Episode) -> bool | None:
     return None
 
 
-def collect_side(store: EpisodeStore, agent_id: str, spec: SideSpec) -> SideData:
+def collect_side(store: EpisodeStore, agent_id: str, *, spec: SideSpec) -> SideData:
     """Stream one side's episodes from the store into counts (never holds the episodes themselves)."""
     query = EpisodeQuery(
         agent_id=agent_id,
@@ -605,7 +605,7 @@ def _result(difference: float, p_value: float, higher_is_better: bool, alpha: fl
 
 
 def compute_metrics(
-    baseline: SideData, candidate: SideData, request: CompareRequest
+    *, baseline: SideData, candidate: SideData, request: CompareRequest
 ) -> list[MetricComparison]:
     """Every row of the table, primary metrics Holm-adjusted together."""
     policy = Policy.of(request)
@@ -697,7 +697,7 @@ def adjust_primary(rows: Sequence[MetricComparison], *, alpha: float) -> list[Me
 
 
 def decide_verdict(
-    metrics: Sequence[MetricComparison], baseline: SideSummary, candidate: SideSummary, *, min_samples: int
+    metrics: Sequence[MetricComparison], *, baseline: SideSummary, candidate: SideSummary, min_samples: int
 ) -> Verdict:
     """The verdict from the primary metrics (rule in the module docstring), with the metrics behind it."""
     primary = [row for row in metrics if row.primary]
@@ -767,7 +767,7 @@ def compare_versions(request: CompareRequest, *, episodes: EpisodeStore) -> Comp
     baseline_spec, candidate_spec = plan_sides(request)
     sides: list[tuple[SideSpec, SideData]] = []
     for spec in (baseline_spec, candidate_spec):
-        data = collect_side(episodes, request.agent_id, spec)
+        data = collect_side(episodes, request.agent_id, spec=spec)
         if data.episodes == 0:
             raise InvalidInput(
                 f"no episodes for the {spec.label} side ({spec.describe(request.agent_id)}); "
@@ -778,14 +778,16 @@ def compare_versions(request: CompareRequest, *, episodes: EpisodeStore) -> Comp
     (base_spec, base_data), (cand_spec, cand_data) = sides
     baseline = _summary(base_spec, request.agent_id, base_data)
     candidate = _summary(cand_spec, request.agent_id, cand_data)
-    metrics = compute_metrics(base_data, cand_data, request)
+    metrics = compute_metrics(baseline=base_data, candidate=cand_data, request=request)
     return ComparisonReport(
         agent_id=request.agent_id,
         mode="models" if request.baseline_model is not None else "dates",
         baseline=baseline,
         candidate=candidate,
         metrics=metrics,
-        verdict=decide_verdict(metrics, baseline, candidate, min_samples=request.min_samples),
+        verdict=decide_verdict(
+            metrics, baseline=baseline, candidate=candidate, min_samples=request.min_samples
+        ),
         confidence=request.confidence,
         min_samples=request.min_samples,
         resamples=request.resamples,

@@ -82,7 +82,7 @@ class Tally:
         self.rewarded += 1
 
 
-def sensitive(query: str, args_text: str, result: str, response: str | None) -> bool:
+def sensitive(query: str, args_text: str, *, result: str, response: str | None) -> bool:
     """One cheap pre-check over all of an episode's text: can any redaction pattern match?"""
     return may_contain_sensitive(f"{query}\x00{args_text}\x00{result}\x00{response or ''}")
 
@@ -122,7 +122,7 @@ class Shaper:
             result_value,
             result is None or isinstance(result, str),
             response,
-            sensitive(query, args_text, result_value, response),
+            sensitive(query, args_text, result=result_value, response=response),
         )
 
     def parts_text(
@@ -157,7 +157,7 @@ class Shaper:
 
 
 def chat_messages(
-    episode_id: str, query: str, tool: str, args_text: str, result_text: str, response: str | None
+    episode_id: str, query: str, *, tool: str, args_text: str, result_text: str, response: str | None
 ) -> list[dict[str, Any]]:
     """user → assistant with a native tool call → (when there is a final answer) tool result → assistant."""
     call_id = tool_call_id(episode_id)
@@ -227,7 +227,7 @@ class ChatLines:
         return text + self.tail, tokens
 
 
-def too_large(split: str, examples: int, name: str) -> InvalidInput:
+def too_large(split: str, examples: int, *, name: str) -> InvalidInput:
     limit_mb = MAX_FILE_BYTES // (1024 * 1024)
     suggestion = max(MIN_EXAMPLES_PER_FILE, int(examples * 0.9))
     return InvalidInput(
@@ -237,7 +237,7 @@ def too_large(split: str, examples: int, name: str) -> InvalidInput:
     )
 
 
-def finish_splits(work: DatasetWork, tally: Tally, name: str) -> dict[Split, SplitFile]:
+def finish_splits(work: DatasetWork, tally: Tally, *, name: str) -> dict[Split, SplitFile]:
     """Close the files and apply the validation-size rule; returns the files that exist.
 
     A validation split under the provider's minimum of 10 examples is appended to train (and a note
@@ -253,7 +253,7 @@ def finish_splits(work: DatasetWork, tally: Tally, name: str) -> dict[Split, Spl
         )
         files = work.finish()
         if files["train"].nbytes > MAX_FILE_BYTES:
-            raise too_large("train", files["train"].examples, name)
+            raise too_large("train", files["train"].examples, name=name)
     return files
 
 
@@ -298,7 +298,7 @@ class ChatBuilder:
         writer = self.work.sink(split)
         writer.write(text.encode("utf-8", "replace"), episode_id + "\n", tokens)
         if writer.nbytes > MAX_FILE_BYTES:
-            raise too_large(split, writer.examples, self.config.name)
+            raise too_large(split, writer.examples, name=self.config.name)
         if kind == "corrected":
             self.tally.corrected += 1  # a person's call: the agent's reward does not describe it
         else:
@@ -315,4 +315,4 @@ class ChatBuilder:
         return True
 
     def finish(self) -> tuple[dict[Split, SplitFile], Tally]:
-        return finish_splits(self.work, self.tally, self.config.name), self.tally
+        return finish_splits(self.work, self.tally, name=self.config.name), self.tally

@@ -301,7 +301,7 @@ def build_dataset(
                 raise _empty_error(request, total, labeled)
             tally.dropped["unlabeled"] = total - labeled
             ids_note: str | None = _write_dpo(build)
-            files = finish_splits(build.work, tally, request.name)
+            files = finish_splits(build.work, tally, name=request.name)
         else:
             human = episodes.count(EpisodeQuery(**window, human_labeled=True))
             auto = episodes.count(EpisodeQuery(**window, labeled=True, human_labeled=False))
@@ -394,7 +394,7 @@ def _item(episode: Episode, reward: float, tool: str, args_text: str, kind: Exam
         result is None or isinstance(result, str),
         response,
         # the redaction pre-check runs on this side: it balances the two processes' work
-        sensitive(text, args_text, result_value, response),
+        sensitive(text, args_text, result=result_value, response=response),
         kind,
     )
 
@@ -542,13 +542,22 @@ class _Candidate:
     episode: Episode
 
 
-def _shape(shaper: Shaper, episode: Episode, *, tool: bool = False) -> Any:
+def _tool_call_turn(shaper: Shaper, candidate: _Candidate) -> tuple[str, dict[str, Any]]:
+    """A DPO side: the user's query and the assistant's tool-call message, redacted and capped as chat
+    examples are."""
+    episode = candidate.episode
     query, args_text, result_text, response = shaper.parts(
         episode.state.query, episode.action.arguments, episode.result, episode.response
     )
-    if tool:
-        return query, episode.action.tool or "", args_text, result_text, response
-    return query, args_text, result_text, response
+    messages = chat_messages(
+        candidate.episode_id,
+        query,
+        tool=episode.action.tool or "",
+        args_text=args_text,
+        result_text=result_text,
+        response=response,
+    )
+    return query, messages[1]
 
 
 def _action_signature(episode: Episode) -> str:
@@ -592,9 +601,8 @@ def _write_dpo(build: _Build) -> str:
         ):
             unpaired += 1
             continue
-        user_query, _, _, _ = _shape(shaper, good.episode)
-        preferred = chat_messages(good.episode_id, *_shape(shaper, good.episode, tool=True))[1]
-        non_preferred = chat_messages(bad.episode_id, *_shape(shaper, bad.episode, tool=True))[1]
+        user_query, preferred = _tool_call_turn(shaper, good)
+        _, non_preferred = _tool_call_turn(shaper, bad)
         example = {
             "input": {"messages": [system, {"role": "user", "content": user_query}], "tools": tools},
             "preferred_output": [preferred],
@@ -615,7 +623,7 @@ def _write_dpo(build: _Build) -> str:
         writer.write(line, f"{good.episode_id}\n{bad.episode_id}\n", example_tokens)
         if writer.nbytes > MAX_FILE_BYTES:
             raise too_large(
-                split_for(good.episode_id, request.validation_split), writer.examples, request.name
+                split_for(good.episode_id, request.validation_split), writer.examples, name=request.name
             )
         tally.reward(good.reward)
         tally.tools[good.episode.action.tool or ""] += 1

@@ -186,7 +186,7 @@ def list_episodes(store: EpisodeStore, query: EpisodeQuery) -> list[Episode]:
     return list(store.query(query))
 
 
-def export_episodes(store: EpisodeStore, query: EpisodeQuery, write: Callable[[str], object]) -> int:
+def export_episodes(store: EpisodeStore, query: EpisodeQuery, *, write: Callable[[str], object]) -> int:
     """Write matching episodes as JSONL through ``write`` (oldest first); returns how many."""
     count = 0
     for episode in store.query(query.model_copy(update={"order": "oldest"})):

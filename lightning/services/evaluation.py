@@ -50,8 +50,8 @@ from lightning.domain.model import (
     JudgeFigures,
     Rate,
 )
-from lightning.ports.chat import ChatModel, ChoiceOutcome, ToolCallChoice
-from lightning.ports.clock import Clock
+from lightning.ports.bundles import EvaluationPorts
+from lightning.ports.chat import ChoiceOutcome, ToolCallChoice
 from lightning.ports.datasets import BlobStore, DatasetStore
 from lightning.ports.episodes import EpisodeQuery, EpisodeStore
 from lightning.ports.evaluator import Evaluation, Evaluator
@@ -268,31 +268,26 @@ def _episode(
     )
 
 
+@dataclass(frozen=True)
+class EvalSet:
+    """The requests models are replayed on, and where they came from (named in every report)."""
+
+    requests: Sequence[EvalRequest]
+    golden_set: str | None = None  # the golden set's name, when the requests hold it
+    excluded_overlap: int = 0  # golden requests left out because a model evaluated trained on them
+
+
 def evaluate_model(
     *,
     model: str,
     agent: AgentDefinition,
-    requests: Sequence[EvalRequest],
-    chat: ChatModel,
-    evaluator: Evaluator,
-    run_tool: ToolRunner | None = None,
-    golden_set: str | None = None,
-    excluded_overlap: int = 0,
+    eval_set: EvalSet,
+    ports: EvaluationPorts,
     time_budget: float | None = None,
-    clock: Clock | None = None,
 ) -> EvaluationSummary:
     """``evaluate_models`` for one model."""
     return evaluate_models(
-        models=[model],
-        agent=agent,
-        requests=requests,
-        chat=chat,
-        evaluator=evaluator,
-        run_tool=run_tool,
-        golden_set=golden_set,
-        excluded_overlap=excluded_overlap,
-        time_budget=time_budget,
-        clock=clock,
+        models=[model], agent=agent, eval_set=eval_set, ports=ports, time_budget=time_budget
     )[0]
 
 
@@ -300,24 +295,19 @@ def evaluate_models(
     *,
     models: Sequence[str],
     agent: AgentDefinition,
-    requests: Sequence[EvalRequest],
-    chat: ChatModel,
-    evaluator: Evaluator,
-    run_tool: ToolRunner | None = None,
-    golden_set: str | None = None,
-    excluded_overlap: int = 0,
+    eval_set: EvalSet,
+    ports: EvaluationPorts,
     time_budget: float | None = None,
-    clock: Clock | None = None,
     round_size: int = ROUND_SIZE,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[EvaluationSummary]:
-    """Replay ``requests`` against every model of ``models`` as ``agent`` and score the answers with
-    ``evaluator``; one summary per model, all over the same requests.
+    """Replay ``eval_set.requests`` against every model of ``models`` as ``agent`` and score the answers
+    with ``ports.evaluator``; one summary per model, all over the same requests.
 
     Requests go in rounds of ``round_size``: each model answers the round (``ChatModel.choose_tools``:
     the adapter's bounded pool), then the evaluator scores every answer of the round
     (``evaluate_many``: the judge's bounded pool). With ``time_budget`` (seconds, measured on
-    ``clock``) no round starts that the longest round so far says would not fit, and no model call
+    ``ports.clock``) no round starts that the longest round so far says would not fit, and no model call
     starts once the budget is spent: the summaries then cover the requests every model answered
     (``examples``) out of those planned (``planned``), and say why they stopped (``stopped_early``).
     ``on_progress(replayed, planned)`` runs after each round.
@@ -327,7 +317,8 @@ def evaluate_models(
     says why (an outage must not decide a gate). An evaluator failure on one answer is an error row
     too (``judge_failures``, left out of the judge's figures), never the whole run.
     """
-    now = clock.now if clock is not None else utcnow
+    requests, chat, evaluator, run_tool = eval_set.requests, ports.chat, ports.evaluator, ports.run_tool
+    now = ports.clock.now if ports.clock is not None else utcnow
     started = now()
     tools = agent.openai_tools()
     tool_names = set(agent.tool_names)
@@ -396,8 +387,8 @@ def evaluate_models(
             verdicts[model],
             evaluator=evaluator,
             tools_run=run_tool is not None,
-            golden_set=golden_set,
-            excluded_overlap=excluded_overlap,
+            golden_set=eval_set.golden_set,
+            excluded_overlap=eval_set.excluded_overlap,
             planned=len(requests),
             stopped_early=stopped_early,
         )
@@ -517,10 +508,10 @@ def golden_set_requests(
     runs: RunStore,
     datasets: DatasetStore,
     blobs: BlobStore,
-) -> tuple[list[EvalRequest], int, str]:
+) -> EvalSet:
     """``evaluate --golden``: the agent's golden set minus every request one of ``model_names`` trained
-    on (so all of them are compared on the same requests, none on its own training split); returns the
-    requests, how many were left out, and the golden set's name."""
+    on (so all of them are compared on the same requests, none on its own training split), with how
+    many were left out and the golden set's name."""
     examples = golden.list(agent_id)
     if not examples:
         raise InvalidInput(
@@ -540,7 +531,7 @@ def golden_set_requests(
             f"({overlap} of {len(examples)}): add golden examples the models never saw",
             field="golden",
         )
-    return requests, overlap, f"{agent_id} golden set ({len(examples)} examples)"
+    return EvalSet(requests, f"{agent_id} golden set ({len(examples)} examples)", overlap)
 
 
 def _dataset_of(model: str, *, agent_id: str, models: ModelRegistry, runs: RunStore) -> str | None:

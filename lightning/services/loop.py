@@ -93,7 +93,7 @@ class IterationReport(BaseModel):
         )
 
 
-def label_changes(ports: LoopPorts, policy: LoopPolicy, report: IterationReport) -> None:
+def label_changes(ports: LoopPorts, policy: LoopPolicy, *, report: IterationReport) -> None:
     """The change-feed step: label what changed since the saved cursor, then move the cursor."""
     while True:
         cursor = ports.cursors.get(LABELING_CURSOR)
@@ -115,7 +115,7 @@ def run_iteration(
 ) -> IterationReport:
     """One pass of the loop: label → (timer) build datasets → start/poll fine-tunes → promote."""
     report = IterationReport()
-    label_changes(ports, policy, report)
+    label_changes(ports, policy, report=report)
     if build_datasets:
         step = build_datasets_when_ready(ports.datasets, policy.datasets, now=now)
         report.datasets_built = [manifest.name for manifest in step.built]
@@ -132,8 +132,10 @@ def run_iteration(
         return outcome
 
     visibility = policy.visibility_timeout
-    report.fine_tune_messages = drain(ports.queue, FINE_TUNE_JOBS, fine_tune, visibility_timeout=visibility)
-    report.done_messages = drain(ports.queue, FINE_TUNE_DONE, promote, visibility_timeout=visibility)
+    report.fine_tune_messages = drain(
+        ports.queue, FINE_TUNE_JOBS, handle=fine_tune, visibility_timeout=visibility
+    )
+    report.done_messages = drain(ports.queue, FINE_TUNE_DONE, handle=promote, visibility_timeout=visibility)
     report.fine_tunes_in_flight = {
         run.id: run.state for run in ports.training.runs.list(limit=_IN_FLIGHT_SCAN) if not run.terminal
     }

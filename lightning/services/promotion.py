@@ -45,7 +45,6 @@ from lightning.domain.errors import Conflict, InvalidInput, LightningError, NotF
 from lightning.domain.finetune_format import unit_hash
 from lightning.domain.messages import FINE_TUNE_DONE, DoneMessage, PromoteModel
 from lightning.domain.model import (
-    EvalRequest,
     GateRule,
     ModelVersion,
     PromotionDecision,
@@ -62,6 +61,7 @@ from lightning.ports.queue import Queue
 from lightning.ports.rollout import RolloutResult
 from lightning.ports.runs import RunStore
 from lightning.services.evaluation import (
+    EvalSet,
     evaluate_models,
     golden_requests,
     held_out_requests,
@@ -178,7 +178,7 @@ def default_deployment_name(agent_id: str, version: int) -> str:
     return f"{base}-v{version}"
 
 
-def find_run(runs: RunStore, agent_id: str, model_name: str) -> TrainingRun | None:
+def find_run(runs: RunStore, *, agent_id: str, model_name: str) -> TrainingRun | None:
     """The training run that produced ``model_name`` for ``agent_id`` (newest first)."""
     for run in runs.list(agent_id=agent_id, limit=_RUN_SCAN_LIMIT):
         if run.fine_tuned_model == model_name:
@@ -255,7 +255,7 @@ def _deploy(models: ModelRegistry, deployer: ModelDeployer, version: ModelVersio
 
 def gate_requests(
     *, agent_id: str, dataset_name: str | None, ports: PromotionPorts, policy: PromotionPolicy
-) -> tuple[list[EvalRequest], int, str | None]:
+) -> EvalSet:
     """What the gate replays: golden requests (minus the candidate's training split) and held-out
     episodes, capped at ``policy.max_requests`` and stratified, in a stable shuffled order; with the
     overlap and the golden set."""
@@ -277,7 +277,7 @@ def gate_requests(
     # is still a fair sample of every stratum (not all golden, or all one tool).
     chosen.sort(key=lambda r: unit_hash(f"{r.source}\x00{r.query}"))
     name = f"{agent_id} golden set ({len(examples)} examples)" if examples else None
-    return chosen, overlap, name
+    return EvalSet(chosen, name, overlap)
 
 
 Progress = Callable[[PromotionPhase, int, int], None]
@@ -293,24 +293,17 @@ def _gate(
     policy: PromotionPolicy,
     progress: Progress | None = None,
 ) -> PromotionDecision:
-    requests, overlap, golden_set = gate_requests(
-        agent_id=agent.id, dataset_name=dataset_name, ports=ports, policy=policy
-    )
+    eval_set = gate_requests(agent_id=agent.id, dataset_name=dataset_name, ports=ports, policy=policy)
     active = ports.models.active(agent.id)
     baseline_model = active.served_name if active else policy.base_model
     if progress is not None:
-        progress("gating", 0, len(requests))
+        progress("gating", 0, len(eval_set.requests))
     candidate, baseline = evaluate_models(
         models=[candidate_model, baseline_model],
         agent=agent,
-        requests=requests,
-        chat=ports.chat,
-        evaluator=ports.evaluator,
-        run_tool=ports.run_tool,
-        golden_set=golden_set,
-        excluded_overlap=overlap,
+        eval_set=eval_set,
+        ports=ports.evaluation,
         time_budget=policy.time_budget_seconds,
-        clock=ports.clock,
         round_size=policy.round_size,
         on_progress=(lambda done, planned: progress("gating", done, planned)) if progress else None,
     )
@@ -344,7 +337,9 @@ def promote_model(
     namespace, deployment = _target(agent, policy)
     target = f"{namespace}/{deployment}"
     existing = _find_version(models, agent.id, request.model_name)
-    run = find_run(runs, agent.id, existing.model_name if existing else request.model_name)
+    run = find_run(
+        runs, agent_id=agent.id, model_name=existing.model_name if existing else request.model_name
+    )
     if run is None and existing is not None and existing.run_id:
         run = runs.get(existing.run_id)
     if run is not None and run.state != "succeeded":
@@ -785,7 +780,9 @@ def request_promotion(request: PromotionRequest, ports: PromotionPorts, *, queue
     again under the same id: the queue drops the repeat, and a send lost to a crash is repaired)."""
     agent = ports.agents.get(request.agent_id)
     existing = _find_version(ports.models, agent.id, request.model_name)
-    run = find_run(ports.runs, agent.id, existing.model_name if existing else request.model_name)
+    run = find_run(
+        ports.runs, agent_id=agent.id, model_name=existing.model_name if existing else request.model_name
+    )
     if run is not None and run.state != "succeeded":
         raise InvalidInput(
             f"training run {run.id} for {run.fine_tuned_model} is {run.state}, not succeeded: nothing to promote"

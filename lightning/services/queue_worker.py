@@ -64,7 +64,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def log_failed_delivery(
-    queue: str, message_id: str | None, delivery: int | None, exc: BaseException
+    queue: str, *, message_id: str | None, delivery: int | None, exc: BaseException
 ) -> FailureKind:
     """Log one failed delivery by the rule above (both hosts call it); returns how it was classified."""
     kind = failure_kind(exc)
@@ -107,12 +107,14 @@ def log_failed_delivery(
     return kind
 
 
-def settle(queue: Queue, message: ReceivedMessage, handle: Handler) -> Settlement:
+def settle(queue: Queue, message: ReceivedMessage, *, handle: Handler) -> Settlement:
     """Run ``handle(message.body)`` and settle the message by the rule above."""
     try:
         handle(message.body)
     except Exception as exc:
-        kind = log_failed_delivery(message.queue, message.message_id, message.delivery_count, exc)
+        kind = log_failed_delivery(
+            message.queue, message_id=message.message_id, delivery=message.delivery_count, exc=exc
+        )
         queue.abandon(message)
         return Settlement(
             message_id=message.message_id, outcome="abandoned", reason=_one_line(exc), failure=kind
@@ -122,8 +124,8 @@ def settle(queue: Queue, message: ReceivedMessage, handle: Handler) -> Settlemen
 
 
 def drain(
-    queue: Queue, name: str, handle: Handler, *, max_messages: int = 10, visibility_timeout: float = 300.0
+    queue: Queue, name: str, *, handle: Handler, max_messages: int = 10, visibility_timeout: float = 300.0
 ) -> list[Settlement]:
     """Receive the messages that are due on ``name`` and settle each."""
     received = queue.receive(name, max_messages=max_messages, visibility_timeout=visibility_timeout)
-    return [settle(queue, message, handle) for message in received]
+    return [settle(queue, message, handle=handle) for message in received]

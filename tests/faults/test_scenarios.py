@@ -52,7 +52,9 @@ def test_duplicate_completion_messages_promote_and_roll_out_once(world: World, t
         FINE_TUNE_DONE, done.model_dump(), message_id="run-1"
     )  # dropped: same id (duplicate detection)
     queue.send(FINE_TUNE_DONE, done.model_dump(), message_id="run-1-resent")  # a resend under another id
-    settled = drain(queue, FINE_TUNE_DONE, _promote(world)) + drain(queue, FINE_TUNE_DONE, _promote(world))
+    settled = drain(queue, FINE_TUNE_DONE, handle=_promote(world)) + drain(
+        queue, FINE_TUNE_DONE, handle=_promote(world)
+    )
     assert [s.outcome for s in settled] == ["completed", "completed"]
     assert len(world.rollout.calls) == 1
     assert world.models.active(AGENT) is not None
@@ -80,7 +82,7 @@ def test_an_out_of_order_job_message_for_a_replaced_job_changes_nothing(world: W
     handle(messages[1].body)
     queue.complete(messages[1])
     assert world.models.active(AGENT) is not None
-    [late] = drain(queue, FINE_TUNE_DONE, handle)
+    [late] = drain(queue, FINE_TUNE_DONE, handle=handle)
     assert late.outcome == "completed"
     assert len(world.rollout.calls) == 1
 
@@ -98,7 +100,7 @@ def test_poison_messages_are_delivered_again_then_dead_lettered_and_change_nothi
 ) -> None:
     queue = _queue(tmp_path, max_deliveries=3)
     queue.send(FINE_TUNE_DONE, body, message_id="poison")
-    outcomes = [s.outcome for _ in range(5) for s in drain(queue, FINE_TUNE_DONE, _promote(world))]
+    outcomes = [s.outcome for _ in range(5) for s in drain(queue, FINE_TUNE_DONE, handle=_promote(world))]
     assert outcomes == ["abandoned"] * 3
     [dead] = queue.dead_letters(FINE_TUNE_DONE)
     assert (dead.message_id, dead.reason, dead.body) == ("poison", "MaxDeliveryCountExceeded", body)

@@ -280,7 +280,7 @@ def test_export_then_import_keeps_the_history_and_its_derived_columns(tmp_path: 
     source.save_label("x", label(0.9))
     source.save_label("y", Label(source="auto", score=0.65, tool_correct=False))
     lines: list[str] = []
-    export_episodes(source, EpisodeQuery(), lines.append)
+    export_episodes(source, EpisodeQuery(), write=lines.append)
 
     report = import_episodes(lambda: lines, store=target)
 

@@ -65,7 +65,7 @@ def test_strict_imports_everything_when_all_lines_are_good() -> None:
 def test_export_round_trips_through_import() -> None:
     source = InMemoryEpisodeStore([make_episode("a"), make_episode("b", agent_id="approval-agent")])
     buffer = io.StringIO()
-    assert export_episodes(source, episode_query(), buffer.write) == 2
+    assert export_episodes(source, episode_query(), write=buffer.write) == 2
     target = InMemoryEpisodeStore()
     import_episodes(lambda: buffer.getvalue().splitlines(), store=target)
     assert sorted(e.model_dump_json() for e in target.all()) == sorted(

@@ -25,13 +25,13 @@ def _queue_with(body: dict[str, Any]) -> InMemoryQueue:
 
 
 def _deliveries(queue: InMemoryQueue, handle: Any) -> list[str]:
-    return [s.outcome for _ in range(4) for s in drain(queue, "q", handle, visibility_timeout=0)]
+    return [s.outcome for _ in range(4) for s in drain(queue, "q", handle=handle, visibility_timeout=0)]
 
 
 def test_handled_message_is_completed() -> None:
     queue = _queue_with({"run_id": "r1"})
     seen: list[str] = []
-    [settlement] = drain(queue, "q", lambda body: seen.append(Body.model_validate(body).run_id))
+    [settlement] = drain(queue, "q", handle=lambda body: seen.append(Body.model_validate(body).run_id))
     assert settlement.outcome == "completed"
     assert seen == ["r1"]
     assert queue.receive("q") == []
@@ -56,7 +56,7 @@ def test_every_failure_is_redelivered_then_dead_lettered_by_the_queue(
         raise error
 
     with caplog.at_level(logging.WARNING, logger="lightning.services.queue_worker"):
-        first = drain(queue, "q", handle, visibility_timeout=0)
+        first = drain(queue, "q", handle=handle, visibility_timeout=0)
         outcomes = [s.outcome for s in first] + _deliveries(queue, handle)
     assert outcomes == ["abandoned", "abandoned", "abandoned"]  # max_delivery_count=3, then nothing
     assert first[0].failure == kind

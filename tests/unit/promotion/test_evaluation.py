@@ -16,7 +16,10 @@ from lightning.domain.model import (
     Rate,
     decide_promotion,
 )
+from lightning.ports.bundles import EvaluationPorts
+from lightning.ports.tools import ToolRunner
 from lightning.services.evaluation import (
+    EvalSet,
     dataset_requests,
     evaluate_model,
     held_out_requests,
@@ -41,11 +44,11 @@ def requests(world: World, n: int = 20) -> list[EvalRequest]:
     return list(seen.values())[:n]
 
 
-def evaluate(world: World, model: str, reqs: list[EvalRequest], **kwargs: Any) -> EvaluationSummary:
-    agent = world.agents.get(AGENT)
-    return evaluate_model(
-        model=model, agent=agent, requests=reqs, chat=world.chat, evaluator=world.evaluator, **kwargs
-    )
+def evaluate(
+    world: World, model: str, reqs: list[EvalRequest], run_tool: ToolRunner | None = None
+) -> EvaluationSummary:
+    ports = EvaluationPorts(chat=world.chat, evaluator=world.evaluator, run_tool=run_tool)
+    return evaluate_model(model=model, agent=world.agents.get(AGENT), eval_set=EvalSet(reqs), ports=ports)
 
 
 def test_a_perfect_model_scores_full_marks_without_running_tools(world: World) -> None:
