@@ -16,7 +16,6 @@ when the console listens on loopback only loopback ``Host`` names are accepted (
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,6 @@ from starlette.routing import Route
 from lightning import api
 from lightning.console.assets import SECURITY_HEADERS, read_asset
 from lightning.console.auth import ConsoleToken, authenticate
-from lightning.domain.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from lightning.bootstrap import Container
@@ -227,16 +225,9 @@ def start(
     app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, ready_timeout: float = 10.0
 ) -> RunningConsole:
     """Serve ``app`` from a background thread; returns once it accepts connections."""
-    from lightning.adapters.net import bind_listening_socket
+    from lightning.adapters.net import bind_listening_socket, start_in_thread
 
     sock = bind_listening_socket(host, port, what="console")
     server = _server(app, "warning")
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + ready_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise ConfigurationError(f"the console did not start on {host}:{port}")
-        time.sleep(0.01)
+    thread = start_in_thread(server, sock, name="console", ready_timeout=ready_timeout)
     return RunningConsole(url=f"http://{host}:{sock.getsockname()[1]}", _server=server, _thread=thread)

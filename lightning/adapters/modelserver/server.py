@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from lightning.adapters.modelserver.app import (
     ServerState,
     create_app,
 )
-from lightning.adapters.net import bind_listening_socket
+from lightning.adapters.net import bind_listening_socket, start_in_thread
 from lightning.domain.errors import ConfigurationError
 
 
@@ -90,14 +89,7 @@ def start_server(
     state.max_json_bytes = max_json_bytes
     actual_port = sock.getsockname()[1]
     server = _uvicorn_server(state, log_level)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="model-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + ready_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise ConfigurationError(f"the model server did not start on {host}:{actual_port}")
-        time.sleep(0.01)
+    thread = start_in_thread(server, sock, name="model-server", ready_timeout=ready_timeout)
     return RunningServer(
         host=host, port=actual_port, data_dir=data_dir, state=state, _server=server, _thread=thread
     )
