@@ -193,6 +193,32 @@ def _find_version(models: ModelRegistry, agent_id: str, name: str) -> ModelVersi
         return None
 
 
+def _lineage(
+    request: PromotionRequest, *, agent_id: str, ports: PromotionPorts, force_option: str
+) -> tuple[ModelVersion | None, TrainingRun | None]:
+    """The version already registered for ``request.model_name`` and the run that produced it; or
+    ``InvalidInput`` when that run did not succeed, or when there is neither without ``force``
+    (``force_option`` is how the caller spells it: ``--force`` on the CLI, ``force`` in the HTTP body)."""
+    existing = _find_version(ports.models, agent_id, request.model_name)
+    run = find_run(
+        ports.runs, agent_id=agent_id, model_name=existing.model_name if existing else request.model_name
+    )
+    if run is None and existing is not None and existing.run_id:
+        run = ports.runs.get(existing.run_id)
+    if run is not None and run.state != "succeeded":
+        raise InvalidInput(
+            f"training run {run.id} for {run.fine_tuned_model} is {run.state}, not succeeded: nothing to promote"
+        )
+    if run is None and existing is None and not request.force:
+        raise InvalidInput(
+            f"no training run of {agent_id} produced model {request.model_name!r}; check the name with "
+            f"get-training-status, or pass {force_option} to register it without lineage (skips the gate, "
+            "recorded)",
+            field="model_name",
+        )
+    return existing, run
+
+
 def _register(
     models: ModelRegistry,
     datasets: DatasetStore,
@@ -332,26 +358,11 @@ def promote_model(
     Raises ``NotFound`` (unknown agent), ``InvalidInput`` (a model no succeeded run produced, without
     ``force``), ``ProviderError`` (deployment or Kubernetes refused; the version is marked failed).
     """
-    models, runs = ports.models, ports.runs
+    models = ports.models
     agent = ports.agents.get(request.agent_id)
     namespace, deployment = _target(agent, policy)
     target = f"{namespace}/{deployment}"
-    existing = _find_version(models, agent.id, request.model_name)
-    run = find_run(
-        runs, agent_id=agent.id, model_name=existing.model_name if existing else request.model_name
-    )
-    if run is None and existing is not None and existing.run_id:
-        run = runs.get(existing.run_id)
-    if run is not None and run.state != "succeeded":
-        raise InvalidInput(
-            f"training run {run.id} for {run.fine_tuned_model} is {run.state}, not succeeded: nothing to promote"
-        )
-    if run is None and existing is None and not request.force:
-        raise InvalidInput(
-            f"no training run of {agent.id} produced model {request.model_name!r}; check the name with "
-            "get-training-status, or pass --force to register it without lineage (skips the gate, recorded)",
-            field="model_name",
-        )
+    existing, run = _lineage(request, agent_id=agent.id, ports=ports, force_option="--force")
     if existing is not None and existing.active:
         return PromotionOutcome(
             action="already_active",
@@ -779,20 +790,7 @@ def request_promotion(request: PromotionRequest, ports: PromotionPorts, *, queue
     later. A version whose job is still queued or running gets that job back (its message is sent
     again under the same id: the queue drops the repeat, and a send lost to a crash is repaired)."""
     agent = ports.agents.get(request.agent_id)
-    existing = _find_version(ports.models, agent.id, request.model_name)
-    run = find_run(
-        ports.runs, agent_id=agent.id, model_name=existing.model_name if existing else request.model_name
-    )
-    if run is not None and run.state != "succeeded":
-        raise InvalidInput(
-            f"training run {run.id} for {run.fine_tuned_model} is {run.state}, not succeeded: nothing to promote"
-        )
-    if run is None and existing is None and not request.force:
-        raise InvalidInput(
-            f"no training run of {agent.id} produced model {request.model_name!r}; check the name with "
-            "get-training-status, or pass force to register it without lineage (skips the gate, recorded)",
-            field="model_name",
-        )
+    existing, run = _lineage(request, agent_id=agent.id, ports=ports, force_option="force")
     version = existing or _register(ports.models, ports.datasets, agent.id, request.model_name, run)
     job = version.promotion
     created = job is None or job.finished
