@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -16,6 +17,17 @@ from rich.table import Table
 from lightning.bootstrap import Container
 from lightning.config import get_settings
 from lightning.domain.errors import InvalidInput
+
+
+def current_user(configured: str | None, *, fallback: str = "unknown") -> str:
+    """Who labels, promotes or reviews: ``LIGHTNING_USER`` (or the given name), else the login name, else
+    ``fallback`` (some containers have no login name: still record something honest)."""
+    if configured:
+        return configured
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return fallback
 
 
 def container() -> Container:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import ipaddress
 import sys
 
 import typer
 
-from lightning.commands._common import container
+from lightning.commands._common import container, current_user
 from lightning.domain.errors import InvalidInput
 from lightning.extras import require_extra
 
@@ -20,15 +19,6 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve to anything
-
-
-def _default_reviewer(configured: str | None) -> str:
-    if configured:
-        return configured
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "console"
 
 
 def register(app: typer.Typer) -> None:
@@ -68,7 +58,7 @@ def register(app: typer.Typer) -> None:
         require_extra("console", command="serve-console")
         from lightning.console.app import create_app, serve
 
-        name = (reviewer or "").strip() or _default_reviewer(c.settings.lightning_user)
+        name = (reviewer or "").strip() or current_user(c.settings.lightning_user, fallback="console")
         console_app = create_app(c, tokens=tokens, reviewer=name, loopback_only=loopback)
 
         def announce(url: str) -> None:

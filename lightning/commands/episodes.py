@@ -10,7 +10,6 @@ Each command parses its flags, calls one service (``lightning.services.episodes`
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ import typer
 
 from lightning.commands._common import (
     container,
+    current_user,
     parse_datetime,
     print_block,
     print_json,
@@ -146,16 +146,6 @@ def show_episode(
 
 
 # --- labeling ----------------------------------------------------------------------------------
-def _default_user() -> str:
-    configured = container().settings.lightning_user
-    if configured:
-        return configured
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def label_episode(
     episode_id: str = typer.Option(..., "--episode-id", help="The episode to label."),
     agent_id: str | None = typer.Option(None, "--agent-id", help="Its agent (a point read on Cosmos DB)."),
@@ -189,7 +179,7 @@ def label_episode(
             episode_id=episode_id,
             reward=reward,
             reason=reason,
-            labeled_by=labeled_by or _default_user(),
+            labeled_by=labeled_by or current_user(container().settings.lightning_user),
             agent_id=agent_id,
             expected_tool=expected_tool,
             expected_arguments=expected_arguments,

@@ -7,7 +7,6 @@ after printing what happened.
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,11 @@ import typer
 from pydantic import ValidationError
 
 from lightning.bootstrap import promotion_policy
-from lightning.commands._common import container, print_block, print_json, print_table
-from lightning.config import Settings
+from lightning.commands._common import container, current_user, print_block, print_json, print_table
 from lightning.domain.errors import InvalidInput
 from lightning.domain.model import EvalRequest, EvaluationSummary, ModelVersion, Rate
 from lightning.services import evaluation
 from lightning.services import promotion as service
-
-
-def _user(settings: Settings) -> str:
-    if settings.lightning_user:
-        return settings.lightning_user
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (some containers): still record something honest
-        return "unknown"
 
 
 def _pct(value: float | None) -> str:
@@ -183,7 +172,7 @@ def promote_model(
         mark_active=mark_active,
         force=force,
         dry_run=dry_run,
-        promoted_by=_user(c.settings),
+        promoted_by=current_user(c.settings.lightning_user),
     )
     outcome = service.promote_model(request, c.promotion_ports(), promotion_policy(c.settings))
     if as_json:
@@ -263,7 +252,9 @@ def rollback(
     c = container()
     policy = promotion_policy(c.settings)
     outcome = service.rollback(
-        service.RollbackRequest(agent_id=agent_id, to=to, by=_user(c.settings)), c.promotion_ports(), policy
+        service.RollbackRequest(agent_id=agent_id, to=to, by=current_user(c.settings.lightning_user)),
+        c.promotion_ports(),
+        policy,
     )
     if as_json:
         print_json(outcome)

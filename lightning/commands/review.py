@@ -6,7 +6,6 @@ table or ``--json``. Every figure printed from the judge says so; ground truth i
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -15,20 +14,10 @@ from typing import Any
 import typer
 
 from lightning.bootstrap import calibration_policy
-from lightning.commands._common import container, print_block, print_json, print_table
+from lightning.commands._common import container, current_user, print_block, print_json, print_table
 from lightning.domain.errors import InvalidInput
 from lightning.domain.model import Rate
 from lightning.services import calibration, golden, review
-
-
-def _user() -> str:
-    configured = container().settings.lightning_user
-    if configured:
-        return configured
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -141,7 +130,12 @@ def import_golden(
         raise InvalidInput(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
     c = container()
     report = golden.import_golden(
-        lines, agent_id=agent_id, agents=c.agents, golden=c.golden, created_by=_user(), strict=strict
+        lines,
+        agent_id=agent_id,
+        agents=c.agents,
+        golden=c.golden,
+        created_by=current_user(c.settings.lightning_user),
+        strict=strict,
     )
     for bad in report.bad:
         sys.stderr.write(f"{file}:{bad.line}: {bad.error}\n")
