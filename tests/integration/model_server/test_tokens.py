@@ -1,7 +1,7 @@
 """One token count: a job's trained_tokens is the dataset's Token Count (dataset-info) times its epochs.
 
-The dataset is built by the real builder (``build_dataset`` on SQLite and a local blob folder),
-its file uploaded to the model server and trained through the ``openai`` SDK.
+The dataset is built by the real builder as ``build-dataset`` wires it (the Container's SQLite stores,
+local blob folder and o200k counter), its file uploaded to the model server and trained through the ``openai`` SDK.
 """
 
 from __future__ import annotations
@@ -10,43 +10,21 @@ from pathlib import Path
 
 from openai import OpenAI
 
-from lightning.adapters.blob.local import LocalBlobStore
-from lightning.adapters.files.writer import LocalDatasetWriter
-from lightning.adapters.registry.yaml_registry import YamlAgentRegistry
-from lightning.adapters.sqlite.datasets import SqliteDatasetStore
-from lightning.adapters.sqlite.episodes import SqliteEpisodeStore
-from lightning.adapters.tokens import O200kTokenCounter
-from lightning.ports.bundles import DatasetPorts
+from lightning.bootstrap import Container
+from lightning.config import get_settings
 from lightning.services.datasets import BuildRequest, build_dataset, dataset_info
 from tests.fakes.datasets import labeled_episode
-from tests.fakes.golden import InMemoryGoldenStore
-from tests.fakes.queue import InMemoryQueue
 from tests.integration.model_server.conftest import wait_for_job
 
 
 def test_trained_tokens_agree_with_the_datasets_token_count(client: OpenAI, tmp_path: Path) -> None:
-    db = tmp_path / "lightning.db"
-    episodes = SqliteEpisodeStore.at(db)
-    episodes.add([labeled_episode(i, result={"rows": i, "region": "EMEA"}) for i in range(60)])
-    datasets = SqliteDatasetStore.at(db)
-    blobs = LocalBlobStore(tmp_path / "datasets")
-    build_dataset(
-        BuildRequest(agent_id="autonomous-agent", name="tokens-v1", validation_split=0.0),
-        DatasetPorts(
-            agents=YamlAgentRegistry(),
-            episodes=episodes,
-            datasets=datasets,
-            blobs=blobs,
-            tokens=O200kTokenCounter(),
-            writer=LocalDatasetWriter(root=tmp_path / "work"),
-            queue=InMemoryQueue(),
-            golden=InMemoryGoldenStore(),
-        ),
-    )
-    manifest = dataset_info("tokens-v1", datasets=datasets)  # what `dataset-info` prints
+    ports = Container(get_settings()).dataset_ports()  # LIGHTNING_HOME: this test's own folder
+    ports.episodes.add([labeled_episode(i, result={"rows": i, "region": "EMEA"}) for i in range(60)])
+    build_dataset(BuildRequest(agent_id="autonomous-agent", name="tokens-v1", validation_split=0.0), ports)
+    manifest = dataset_info("tokens-v1", datasets=ports.datasets)  # what `dataset-info` prints
     [train] = manifest.files
     assert manifest.token_count == train.tokens > 0
-    path = blobs.download_file(train.uri, tmp_path / "train.jsonl")
+    path = ports.blobs.download_file(train.uri, tmp_path / "train.jsonl")
     with path.open("rb") as handle:
         training_file = client.files.create(file=handle, purpose="fine-tune").id
 
