@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal
@@ -368,7 +369,12 @@ class LabelBatchRequest(BaseModel):
 
 
 class _Labeler:
-    """Scores episodes a window at a time and writes their labels in chunks, filling one report."""
+    """Scores episodes a window at a time and writes their labels in chunks, filling one report.
+
+    Per episode it does only what the rules need (the human check, one label, one guarded write);
+    counting is per chunk: when every write of a chunk landed — the usual case — the counters move in
+    one step, and only a chunk with conflicts or missing episodes is looked at write by write.
+    """
 
     def __init__(
         self, *, store: EpisodeStore, evaluator: Evaluator, policy: LabelingPolicy, report: LabelReport
@@ -380,7 +386,7 @@ class _Labeler:
         self.policy = policy
         self.report = report
         self.labeled_by = policy.labeled_by or f"evaluator:{evaluator.name}"
-        self.pending: list[tuple[LabelWrite, float]] = []
+        self.pending: list[LabelWrite] = []
         self.consecutive_failures = 0
         self.now = utcnow()  # one labeled_at per chunk: reading the clock per label costs more than it says
         # Plain ints on the hot path (pydantic attribute assignment costs microseconds each).
@@ -396,7 +402,8 @@ class _Labeler:
 
     def handle(self, episode: Episode, agent: AgentDefinition) -> None:
         self.selected += 1
-        if episode.human_labeled:
+        label = episode.label
+        if label is not None and label.source == "human":
             self.fail(episode.id, "skipped", "labeled by a person; human labels are never overwritten")
             return
         self.window.append((episode, agent))
@@ -410,43 +417,46 @@ class _Labeler:
         if not window:
             return
         outcomes = self.evaluator.evaluate_many(window)
+        pending, chunk_size = self.pending, self.policy.chunk_size
         for (episode, _agent), outcome in zip(window, outcomes, strict=True):
-            if self.report.stopped:
-                break  # scored after the stop: left unlabeled, like the rest of the batch
             if isinstance(outcome, Exception):
-                self.record(episode, outcome)
+                self.failed(episode, outcome)
+                if self.report.stopped:
+                    break  # the rest of the window is left unlabeled, like the rest of the batch
                 continue
             try:
-                label: Label | Exception = _auto_label(outcome, self.labeled_by, self.now)
+                label = _auto_label(outcome, self.labeled_by, self.now)
             except Exception as exc:  # an evaluation that cannot become a label is that episode's failure
-                label = exc
-            self.record(episode, label)
-
-    def record(self, episode: Episode, outcome: Label | Exception) -> None:
-        if isinstance(outcome, Exception):
-            reason = _one_line(outcome)
-            logger.info(  # the report carries it; hosts log the summary
-                "evaluator %s failed on episode %s: %s",
-                self.evaluator.name,
-                episode.id,
-                reason,
-                extra={"episode_id": episode.id, "agent_id": episode.agent_id},
-            )
-            self.fail(episode.id, "failed", reason)
-            self.consecutive_failures += 1
-            if self.consecutive_failures >= self.policy.max_consecutive_failures:
-                self.report.stopped = (
-                    f"stopped after {self.consecutive_failures} failures in a row "
-                    f"(last: {reason}); fix the evaluator and run again"
+                self.failed(episode, exc)
+                if self.report.stopped:
+                    break
+                continue
+            self.consecutive_failures = 0
+            pending.append(
+                LabelWrite(
+                    episode_id=episode.id, agent_id=episode.agent_id, label=label, expected_etag=episode.etag
                 )
-            return
-        self.consecutive_failures = 0
-        write = LabelWrite(
-            episode_id=episode.id, agent_id=episode.agent_id, label=outcome, expected_etag=episode.etag
+            )
+            if len(pending) >= chunk_size:
+                self.flush()
+                pending = self.pending
+
+    def failed(self, episode: Episode, exc: Exception) -> None:
+        reason = _one_line(exc)
+        logger.info(  # the report carries it; hosts log the summary
+            "evaluator %s failed on episode %s: %s",
+            self.evaluator.name,
+            episode.id,
+            reason,
+            extra={"episode_id": episode.id, "agent_id": episode.agent_id},
         )
-        self.pending.append((write, outcome.score))
-        if len(self.pending) >= self.policy.chunk_size:
-            self.flush()
+        self.fail(episode.id, "failed", reason)
+        self.consecutive_failures += 1
+        if self.consecutive_failures >= self.policy.max_consecutive_failures:
+            self.report.stopped = (
+                f"stopped after {self.consecutive_failures} failures in a row "
+                f"(last: {reason}); fix the evaluator and run again"
+            )
 
     def finish(self) -> LabelReport:
         """Write what is pending and the counters into the report."""
@@ -465,22 +475,30 @@ class _Labeler:
             return
         chunk, self.pending = self.pending, []
         self.now = utcnow()
-        outcome = self.store.save_labels([write for write, _ in chunk])
+        outcome = self.store.save_labels(chunk)
         fault_point("label.after_chunk")
-        written = set(outcome.written)
-        conflicts = set(outcome.conflicts)
-        for write, score in chunk:
-            if write.episode_id in written:
-                self.labeled += 1
-                self.score_total += score
-                if self.policy.min_score is None or score >= self.policy.min_score:
-                    self.accepted += 1
-            elif write.episode_id in conflicts:
-                self.fail(
-                    write.episode_id, "skipped", "changed while it was being scored (a person labeled it?)"
-                )
-            else:
-                self.fail(write.episode_id, "skipped", "no longer in the store")
+        if len(outcome.written) == len(chunk):
+            landed = chunk
+        else:
+            written, conflicts = Counter(outcome.written), set(outcome.conflicts)
+            landed = []
+            for write in chunk:
+                if written[write.episode_id]:  # an id twice in a chunk landed once (the second is stale)
+                    written[write.episode_id] -= 1
+                    landed.append(write)
+                elif write.episode_id in conflicts:
+                    self.fail(
+                        write.episode_id,
+                        "skipped",
+                        "changed while it was being scored (a person labeled it?)",
+                    )
+                else:
+                    self.fail(write.episode_id, "skipped", "no longer in the store")
+        scores = [write.label.score for write in landed]
+        self.labeled += len(scores)
+        self.score_total += sum(scores)
+        floor = self.policy.min_score
+        self.accepted += len(scores) if floor is None else sum(1 for score in scores if score >= floor)
 
 
 def label_batch(

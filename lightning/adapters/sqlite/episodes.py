@@ -507,10 +507,11 @@ class SqliteEpisodeStore(SqliteComponent):
         at all in a running iteration, as any keyset pager over a changing order would."""
         remaining = query.limit
         after: tuple[Any, ...] | None = None
-        conn = self._db.connection()
+        cursor = self._db.connection().cursor()
+        cursor.row_factory = None  # plain tuples: a page of sqlite3.Row costs more and is read by index
         while remaining is None or remaining > 0:
             page = _PAGE if remaining is None else min(_PAGE, remaining)
-            rows = conn.execute(*self._page(query, after, page)).fetchall()
+            rows = cursor.execute(*self._page(query, after, page)).fetchall()
             for row in rows:
                 yield _row_to_episode(row)
             if len(rows) < page:
