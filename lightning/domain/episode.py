@@ -285,6 +285,7 @@ def is_confirmation(label: Label | None, action: Action, *, min_reward: float) -
 
 REVIEW_BAND = (0.4, 0.9)
 """Judge scores in this band are the uncertain ones (the workshop's accept line, 0.7, is inside)."""
+_BAND_LOW, _BAND_HIGH = REVIEW_BAND
 
 
 def review_priority(label: Label | None) -> float:
@@ -298,13 +299,12 @@ def review_priority(label: Label | None) -> float:
         return 0.3  # never scored: worth a look, below what the judge flags
     if label.source == "human":
         return 0.0
-    priority = 0.0
-    low, high = REVIEW_BAND
-    if low <= label.score < high:
-        priority += 0.35 * (1.0 - abs(label.score - 0.7) / 0.3)
+    score = label.score  # written out plainly: every auto-label write computes this
+    priority = 0.35 * (1.0 - abs(score - 0.7) / 0.3) if _BAND_LOW <= score < _BAND_HIGH else 0.0
     if label.tool_correct is False:
         priority += 0.25  # the judge says the agent chose the wrong tool: one of them is wrong
     if label.expected_tool is None:
         priority += 0.2  # the judge could not tell which tool fits: its score is a guess
-    priority += 0.1 * min(len(label.flags), 2)
-    return round(min(priority, 1.0), 4)
+    if label.flags:
+        priority += 0.1 if len(label.flags) == 1 else 0.2
+    return round(priority, 4) if priority < 1.0 else 1.0

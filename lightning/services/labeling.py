@@ -387,6 +387,10 @@ class _Labeler:
         self.report = report
         self.labeled_by = policy.labeled_by or f"evaluator:{evaluator.name}"
         self.pending: list[LabelWrite] = []
+        # The label each evaluation made in this chunk, by the evaluation's identity: an evaluator that
+        # returns the same verdict object again (the rubric, for a repeated request and call) gets the
+        # same label — equal values (same evaluator, time and labeler) — built and stored once.
+        self.shared: dict[int, tuple[Evaluation, Label]] = {}
         self.consecutive_failures = 0
         self.now = utcnow()  # one labeled_at per chunk: reading the clock per label costs more than it says
         # Plain ints on the hot path (pydantic attribute assignment costs microseconds each).
@@ -417,20 +421,25 @@ class _Labeler:
         if not window:
             return
         outcomes = self.evaluator.evaluate_many(window)
-        pending, chunk_size = self.pending, self.policy.chunk_size
+        pending, chunk_size, shared = self.pending, self.policy.chunk_size, self.shared
         for (episode, _agent), outcome in zip(window, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 self.failed(episode, outcome)
                 if self.report.stopped:
                     break  # the rest of the window is left unlabeled, like the rest of the batch
                 continue
-            try:
-                label = _auto_label(outcome, self.labeled_by, self.now)
-            except Exception as exc:  # an evaluation that cannot become a label is that episode's failure
-                self.failed(episode, exc)
-                if self.report.stopped:
-                    break
-                continue
+            made = shared.get(id(outcome))
+            if made is not None and made[0] is outcome:
+                label = made[1]
+            else:
+                try:
+                    label = _auto_label(outcome, self.labeled_by, self.now)
+                except Exception as exc:  # an evaluation that cannot become a label is that episode's failure
+                    self.failed(episode, exc)
+                    if self.report.stopped:
+                        break
+                    continue
+                shared[id(outcome)] = (outcome, label)
             self.consecutive_failures = 0
             pending.append(
                 LabelWrite(
@@ -439,7 +448,7 @@ class _Labeler:
             )
             if len(pending) >= chunk_size:
                 self.flush()
-                pending = self.pending
+                pending, shared = self.pending, self.shared
 
     def failed(self, episode: Episode, exc: Exception) -> None:
         reason = _one_line(exc)
@@ -474,7 +483,7 @@ class _Labeler:
         if not self.pending:
             return
         chunk, self.pending = self.pending, []
-        self.now = utcnow()
+        self.now, self.shared = utcnow(), {}
         outcome = self.store.save_labels(chunk)
         fault_point("label.after_chunk")
         if len(outcome.written) == len(chunk):

@@ -611,10 +611,12 @@ class RubricEvaluator:
         result = _as_mapping(episode.result)
         error = episode.error or (str(result["error"]) if result and result.get("error") else None)
         # The same request, call and kind of result always get the same verdict: remember it.
+        arguments = episode.action.arguments
         key: tuple[Any, ...] | None = (
             episode.state.query,
             episode.action.tool,
-            tuple((name, type(value), value) for name, value in episode.action.arguments.items()),
+            tuple(arguments.items()),
+            tuple(map(type, arguments.values())),  # 1, 1.0 and True are equal keys, not equal arguments
             error,
             episode.result is None,
             _present(result, compiled.result_keys) if result is not None else None,

@@ -226,6 +226,7 @@ def _guarded_auto_rows(first: int, writes: Sequence[LabelWrite]) -> list[tuple[A
     for a known agent, each episode once; None otherwise (the writes then go one by one)."""
     rows: list[tuple[Any, ...]] = []
     seen: set[str] = set()
+    made: dict[int, tuple[Label, str, float]] = {}  # a label shared by several writes is dumped once
     for i, w in enumerate(writes):
         label, etag = w.label, w.expected_etag
         if label.source != "auto" or etag is None or not etag.isdigit() or w.agent_id is None:
@@ -233,17 +234,10 @@ def _guarded_auto_rows(first: int, writes: Sequence[LabelWrite]) -> list[tuple[A
         if w.episode_id in seen:
             return None  # the second write must see the first's version: one by one
         seen.add(w.episode_id)
-        rows.append(
-            (
-                label.model_dump_json(),
-                label.score,
-                review_priority(label),
-                first + i,
-                w.episode_id,
-                w.agent_id,
-                int(etag),
-            )
-        )
+        columns = made.get(id(label))
+        if columns is None or columns[0] is not label:
+            columns = made[id(label)] = (label, label.model_dump_json(), review_priority(label))
+        rows.append((columns[1], label.score, columns[2], first + i, w.episode_id, w.agent_id, int(etag)))
     return rows
 
 
