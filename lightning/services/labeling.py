@@ -27,7 +27,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -62,6 +62,9 @@ Progress = Callable[[int], None]
 """Called with how many more episodes were handled (for progress bars)."""
 
 MAX_REASON_CHARS = 2000
+_LABELED_AT_STEP = timedelta(seconds=1)
+"""Auto labels written within a second share one ``labeled_at`` (so equal verdicts share one label)."""
+_MAX_SHARED = 5000
 
 
 class LabelFailure(BaseModel):
@@ -390,9 +393,11 @@ class _Labeler:
         # The label each evaluation made in this chunk, by the evaluation's identity: an evaluator that
         # returns the same verdict object again (the rubric, for a repeated request and call) gets the
         # same label — equal values (same evaluator, time and labeler) — built and stored once.
+        # Kept while ``now`` stands: ``labeled_at`` moves on once a second (not per chunk), so a verdict
+        # repeated across chunks keeps its label; at most ``_MAX_SHARED`` entries are held.
         self.shared: dict[int, tuple[Evaluation, Label]] = {}
         self.consecutive_failures = 0
-        self.now = utcnow()  # one labeled_at per chunk: reading the clock per label costs more than it says
+        self.now = utcnow()  # labeled_at, to the second: reading the clock per label costs more than it says
         # Plain ints on the hot path (pydantic attribute assignment costs microseconds each).
         self.selected = self.labeled = self.accepted = 0
         self.score_total = 0.0
@@ -483,7 +488,9 @@ class _Labeler:
         if not self.pending:
             return
         chunk, self.pending = self.pending, []
-        self.now, self.shared = utcnow(), {}
+        now = utcnow()
+        if now - self.now >= _LABELED_AT_STEP or len(self.shared) > _MAX_SHARED:
+            self.now, self.shared = now, {}
         outcome = self.store.save_labels(chunk)
         fault_point("label.after_chunk")
         if len(outcome.written) == len(chunk):

@@ -536,8 +536,9 @@ def _as_mapping(result: Any) -> dict[str, Any] | None:
 def _present(result: dict[str, Any], keys: frozenset[str]) -> frozenset[str]:
     """Which of ``keys`` the result holds with a value."""
     present = result.keys() & keys
-    if any(result[key] is None for key in present):
-        present = {key for key in present if result[key] is not None}
+    for key in present:
+        if result[key] is None:
+            return frozenset(key for key in present if result[key] is not None)
     return frozenset(present)
 
 
