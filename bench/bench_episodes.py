@@ -27,6 +27,12 @@ in the same rounds a bare loop on the same schema (the store's own migrations):
   example (system, user, assistant tool call) a line into a file, and hash it; no de-duplication,
   redaction, token counting or validation, which the command does.
 
+The generator repeats requests (hundreds of distinct texts, as an agent's traffic does): the rubric
+remembers its verdict for a request and call it has seen, and the labeler builds one label per verdict
+per second, so repeats cost little. ``distinct_requests`` (``--distinct-episodes``, one round) appends a
+unique ticket number to every request, so nothing repeats: there the rubric's own analysis of each new
+request dominates labeling.
+
 Each ratio is the command's rate / the bare loop's rate in the same round (the two alternate which
 goes first); the median (``statistics.median``), the mean and every round are reported, by wall
 time and by CPU time (the build's helper process included), with the load average around each round.
@@ -333,14 +339,47 @@ def written_labels(db: Path) -> dict[str, tuple[str, float, float]]:
     return {episode_id: (history, score, priority) for episode_id, history, score, priority in rows}
 
 
-def versus_bare_loop(episodes: int, rounds: int, workdir: Path) -> dict[str, Any]:
-    agent_id = AGENTS[0]
-    lines = workdir / "episodes.jsonl"
+def write_episodes(lines: Path, episodes: int, agent_id: str, *, distinct: bool = False) -> None:
+    """The generator's episodes as a JSONL file; ``distinct`` makes every request's text its own."""
     rng = random.Random(11)
     with lines.open("w", encoding="utf-8") as handle:
         for start in range(0, episodes, PAGE):
             for episode in make_batch(start, min(PAGE, episodes - start), rng, agents=(agent_id,)):
-                handle.write(json.dumps(episode.to_document()) + "\n")
+                doc = episode.to_document()
+                if distinct:
+                    doc["state"]["query"] += f" for ticket {start // PAGE}-{episode.id[-3:]}"
+                handle.write(json.dumps(doc) + "\n")
+
+
+def distinct_requests(episodes: int, workdir: Path) -> dict[str, Any]:
+    """One round on requests that never repeat: the rubric analyzes every request afresh and no two
+    verdicts (so no two labels) are shared — the figure for traffic unlike the generator's."""
+    agent_id = AGENTS[0]
+    lines = workdir / "distinct.jsonl"
+    write_episodes(lines, episodes, agent_id, distinct=True)
+    prompt = YamlAgentRegistry().get(agent_id).system_prompt
+    command_home, bare_home = workdir / "distinct-command", workdir / "distinct-bare"
+    command_home.mkdir()
+    bare_home.mkdir()
+    ours = run_command(command_home, lines, agent_id, "distinct")
+    theirs = run_bare(bare_home, lines, agent_id, written_labels(command_home / "lightning.db"), prompt)
+    return {
+        step: {
+            "command_per_s": round(ours[step]["count"] / ours[step]["seconds"]),
+            "bare_per_s": round(theirs[step]["count"] / theirs[step]["seconds"]),
+            "ratio": round(
+                theirs[step]["seconds"] / ours[step]["seconds"] * ours[step]["count"] / theirs[step]["count"],
+                3,
+            ),
+        }
+        for step in ("import", "label", "build")
+    } | {"episodes": episodes}
+
+
+def versus_bare_loop(episodes: int, rounds: int, workdir: Path) -> dict[str, Any]:
+    agent_id = AGENTS[0]
+    lines = workdir / "episodes.jsonl"
+    write_episodes(lines, episodes, agent_id)
     prompt = YamlAgentRegistry().get(agent_id).system_prompt
     labels: dict[str, tuple[str, float, float]] = {}
     steps = ("import", "label", "build")
@@ -406,6 +445,12 @@ def main() -> int:
         "--versus-episodes", type=int, default=100_000, help="Episodes of the bare-loop comparison (0: skip)"
     )
     parser.add_argument("--versus-rounds", type=int, default=3)
+    parser.add_argument(
+        "--distinct-episodes",
+        type=int,
+        default=20_000,
+        help="Episodes of one round with no request repeated (0: skip)",
+    )
     args = parser.parse_args()
 
     figures: dict[str, Any] = {"bench": "episodes"}
@@ -416,6 +461,10 @@ def main() -> int:
             versus = Path(workdir) / "versus"
             versus.mkdir()
             figures["versus_bare_loop"] = versus_bare_loop(args.versus_episodes, args.versus_rounds, versus)
+            if args.distinct_episodes > 0:
+                figures["versus_bare_loop"]["distinct_requests"] = distinct_requests(
+                    args.distinct_episodes, versus
+                )
     print(json.dumps(figures))
     return 0
 
