@@ -40,9 +40,9 @@ class LabelWrite:
     """One label to write, guarded by the etag the writer last saw (None: write unconditionally).
 
     A plain value, not a pydantic model: it is only built by our services from parts that are validated
-    already (the stored episode's id and etag, a ``Label``), one per labeled episode — validating them
-    again cost labeling a twentieth of its time. Writes may share one ``Label`` object (equal labels of
-    one chunk); adapters may serialize it once.
+    already (the stored episode's id and etag, a ``Label``), one per labeled episode, where validating
+    them again cost microseconds each. Writes may share one ``Label`` object (the labeler gives episodes
+    with the same verdict the same label); each episode gets it, and adapters may serialize it once.
     """
 
     episode_id: str

@@ -291,6 +291,25 @@ def test_save_labels_reports_each_outcome(store: EpisodeStore) -> None:
     assert store.save_labels([]).written == []
 
 
+def test_writes_sharing_one_label_object_each_get_it(store: EpisodeStore) -> None:
+    """The labeler hands one ``Label`` to every episode with the same verdict; each episode must get its
+    own copy in its history, with its own reward and review priority (an adapter may serialize it once)."""
+    store.add(episodes(4))
+    etags = {e.id: e.etag for e in store.query(EpisodeQuery())}
+    shared, other = auto(0.8), auto(0.2)
+    writes = [
+        LabelWrite(episode_id=episode_id, agent_id=AGENT, label=label, expected_etag=etags[episode_id])
+        for episode_id, label in zip(sorted(etags), (shared, other, shared, shared), strict=True)
+    ]
+    assert store.save_labels(writes).written == [write.episode_id for write in writes]
+    for write in writes:
+        episode = store.get(write.episode_id)
+        assert episode.labels == [write.label]
+        assert episode.reward == write.label.score
+    by_priority = [e.id for e in store.query(EpisodeQuery(agent_id=AGENT, order="review"))]
+    assert by_priority[-1] == sorted(etags)[1]  # 0.8 is in the review band; 0.2 is not
+
+
 def test_concurrent_label_writes_exactly_one_wins(backend: Callable[[], EpisodeStore]) -> None:
     """Two writers (threads; separate connections for SQLite) race with the same etag, 25 times."""
     setup = backend()

@@ -243,6 +243,32 @@ def test_one_failing_episode_is_skipped_and_reported(agents: YamlAgentRegistry) 
     assert not store.get(ids[2]).labeled
 
 
+def test_a_repeated_verdict_makes_one_label_until_the_clock_moves_a_second(
+    agents: YamlAgentRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluator returning the same verdict object gets the same label for every episode while
+    ``labeled_at`` stands; it moves on at a chunk's end once a second has passed."""
+    verdict = Evaluation(score=0.8, reason="same", evaluator="same", evaluator_version="1")
+
+    class Repeating(FixedEvaluator):
+        def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
+            return verdict
+
+    ticks = iter([T0, T0 + timedelta(seconds=0.5), T0 + timedelta(seconds=1.5), T0 + timedelta(seconds=2)])
+    monkeypatch.setattr("lightning.services.labeling.utcnow", lambda: next(ticks))
+    store = InMemoryEpisodeStore()
+    ids = fill(store, 6)
+    policy = LabelingPolicy(chunk_size=2, window=1)
+    report = batch(store=store, agents=agents, evaluator=Repeating({}), agent_id=AGENT, policy=policy)
+    assert (report.labeled, report.accepted) == (6, 6)
+    labels = [store.get(episode_id).labels for episode_id in ids]
+    assert all(len(history) == 1 for history in labels)
+    # chunk 1 at T0; chunk 2 still T0 (0.5 s later); chunk 3 at T0 + 1.5 s (a second had passed)
+    assert [history[0].labeled_at for history in labels] == [T0] * 4 + [T0 + timedelta(seconds=1.5)] * 2
+    assert len({history[0] for history in labels[:4]}) == 1  # equal values, labeled_at included
+    assert {history[0].model_copy(update={"labeled_at": T0}) for history in labels} == {labels[0][0]}
+
+
 def test_an_out_of_range_score_is_a_failure_not_a_crash(agents: YamlAgentRegistry) -> None:
     class Broken(FixedEvaluator):
         def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
