@@ -15,6 +15,10 @@ Rules kept here:
 * Episodes are scored a window at a time through ``Evaluator.evaluate_many`` — the judge runs its
   HTTP calls from its own bounded pool, the rubric inline; results are recorded in episode order,
   so reports and writes are the same as one-by-one labeling.
+* An auto label's ``labeled_at`` is exact to the second: the labeler reads the clock at a chunk's end
+  and moves it on once a second has passed, so episodes the evaluator gives the same verdict (the
+  rubric remembers verdicts for a repeated request and call) share one label value, built and
+  serialized once. Each episode still gets the label in its own history.
 * ``min_score`` never filters what is written: every scored episode gets its reward
   stored (so datasets can choose their own threshold later). It only decides what the
   report counts as *accepted for training* (score ≥ min_score) — the workshop's
