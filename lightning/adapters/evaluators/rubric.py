@@ -206,6 +206,11 @@ class _PhraseMatcher:
     def __init__(self, phrases: Iterable[str]) -> None:
         self.phrases = sorted(set(phrases), key=lambda p: (-len(p), p))
         self.tokens = [tuple(phrase.split()) for phrase in self.phrases]
+        # A phrase of plain words matches where the text's words equal them: one list comparison.
+        self.plain = [
+            None if any(t == "#" or t.endswith("*") for t in tokens) else list(tokens)
+            for tokens in self.tokens
+        ]
         self.exact: dict[str, list[int]] = {}
         self.prefix: dict[str, list[int]] = {}
         self.number: list[int] = []
@@ -252,8 +257,14 @@ class _PhraseMatcher:
             best: int | None = None
             for rank in self._candidates(words[position]):  # longest phrase first: the first fit wins
                 tokens = self.tokens[rank]
-                if position + len(tokens) <= count and all(
-                    self._fits(t, words[position + k]) for k, t in enumerate(tokens[1:], start=1)
+                end = position + len(tokens)
+                if end > count:
+                    continue
+                plain = self.plain[rank]
+                if (
+                    words[position:end] == plain
+                    if plain is not None
+                    else all(self._fits(t, words[position + k]) for k, t in enumerate(tokens[1:], start=1))
                 ):
                     best = rank
                     break
