@@ -438,7 +438,7 @@ class _Labeler:
         pending, chunk_size, shared = self.pending, self.policy.chunk_size, self.shared
         for (episode, _agent), outcome in zip(window, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                self.failed(episode, outcome)
+                self.evaluator_failed(episode, outcome)
                 if self.report.stopped:
                     break  # the rest of the window is left unlabeled, like the rest of the batch
                 continue
@@ -449,7 +449,7 @@ class _Labeler:
                 try:
                     label = _auto_label(outcome, self.labeled_by, self.now)
                 except Exception as exc:  # an evaluation that cannot become a label is that episode's failure
-                    self.failed(episode, exc)
+                    self.evaluator_failed(episode, exc)
                     if self.report.stopped:
                         break
                     continue
@@ -464,7 +464,7 @@ class _Labeler:
                 self.flush()
                 pending, shared = self.pending, self.shared
 
-    def failed(self, episode: Episode, exc: Exception) -> None:
+    def evaluator_failed(self, episode: Episode, exc: Exception) -> None:
         reason = _one_line(exc)
         logger.info(  # the report carries it; hosts log the summary
             "evaluator %s failed on episode %s: %s",
