@@ -46,8 +46,8 @@ def _summary_line(summary: EvaluationSummary) -> str:
     )
     return (
         truth + f"judge-estimated: tool accuracy {_pct(summary.judge.tool_accuracy.value)}, "
-        f"avg reward {_num(summary.judge.avg_reward)}; observed error rate {_rate(summary.error_rate)} "
-        f"(n={summary.examples})"
+        f"avg reward {_num(summary.judge.avg_reward)}; observed error rate "
+        + (_rate(summary.error_rate) if summary.error_rate.value is not None else f"- (n={summary.examples})")
     )
 
 

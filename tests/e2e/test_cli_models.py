@@ -106,6 +106,7 @@ def test_promote_gates_activates_and_rolls_out_then_rollback(
     assert "Baseline (local-base): ground truth: tool accuracy" in out
     assert "Candidate: ground truth: tool accuracy" in out
     assert "(n=30)" in out, out  # 10 validation + the 20 labeled episodes the dataset does not hold
+    assert ") (n=" not in out, out  # each figure says its n once
     assert "Lineage: run run-e2e → dataset autonomous-agent-v1" in out
     assert "Status: active" in out
     assert container_env(kubernetes_api.deployment(NS, AGENT)) == {
