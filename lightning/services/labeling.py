@@ -420,8 +420,7 @@ class _Labeler:
 
     def handle(self, episode: Episode, agent: AgentDefinition) -> None:
         self.selected += 1
-        label = episode.label
-        if label is not None and label.source == "human":
+        if episode.human_labeled:
             self.fail(episode.id, "skipped", "labeled by a person; human labels are never overwritten")
             return
         self.window.append((episode, agent))
@@ -435,34 +434,35 @@ class _Labeler:
         if not window:
             return
         outcomes = self.evaluator.evaluate_many(window)
-        pending, chunk_size, shared = self.pending, self.policy.chunk_size, self.shared
         for (episode, _agent), outcome in zip(window, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                self.evaluator_failed(episode, outcome)
+            label = self.label_of(outcome)
+            if isinstance(label, Exception):
+                self.evaluator_failed(episode, label)
                 if self.report.stopped:
                     break  # the rest of the window is left unlabeled, like the rest of the batch
                 continue
-            made = shared.get(id(outcome))
-            if made is not None and made[0] is outcome:
-                label = made[1]
-            else:
-                try:
-                    label = _auto_label(outcome, self.labeled_by, self.now)
-                except Exception as exc:  # an evaluation that cannot become a label is that episode's failure
-                    self.evaluator_failed(episode, exc)
-                    if self.report.stopped:
-                        break
-                    continue
-                shared[id(outcome)] = (outcome, label)
             self.consecutive_failures = 0
-            pending.append(
+            self.pending.append(
                 LabelWrite(
                     episode_id=episode.id, agent_id=episode.agent_id, label=label, expected_etag=episode.etag
                 )
             )
-            if len(pending) >= chunk_size:
+            if len(self.pending) >= self.policy.chunk_size:
                 self.flush()
-                pending, shared = self.pending, self.shared
+
+    def label_of(self, outcome: Evaluation | Exception) -> Label | Exception:
+        """The label an evaluation makes (the one it made already, while ``now`` stands), or why none."""
+        if isinstance(outcome, Exception):
+            return outcome
+        made = self.shared.get(id(outcome))
+        if made is not None and made[0] is outcome:
+            return made[1]
+        try:
+            label = _auto_label(outcome, self.labeled_by, self.now)
+        except Exception as exc:  # an evaluation that cannot become a label is that episode's failure
+            return exc
+        self.shared[id(outcome)] = (outcome, label)
+        return label
 
     def evaluator_failed(self, episode: Episode, exc: Exception) -> None:
         reason = _one_line(exc)

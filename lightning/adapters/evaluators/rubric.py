@@ -619,12 +619,8 @@ class RubricEvaluator:
         return outcomes
 
     def evaluate(self, episode: Episode, agent: AgentDefinition) -> Evaluation:
-        compiled = self._compiled.get(agent.id)
-        if compiled is None or compiled.agent is not agent:
-            compiled = self._rubric(agent)
-        result = episode.result
-        if type(result) is not dict:
-            result = _as_mapping(result)
+        compiled = self._rubric(agent)
+        result = _as_mapping(episode.result)
         error = episode.error or (str(result["error"]) if result and result.get("error") else None)
         # The same request, call and kind of result always get the same verdict: remember it.
         arguments = episode.action.arguments
