@@ -339,6 +339,18 @@ def written_labels(db: Path) -> dict[str, tuple[str, float, float]]:
     return {episode_id: (history, score, priority) for episode_id, history, score, priority in rows}
 
 
+def versus(ours: dict[str, float], theirs: dict[str, float]) -> dict[str, Any]:
+    """One step of the command against the bare loop: rates, and the ratio by wall and by CPU time."""
+    return {
+        "command_per_s": round(ours["count"] / ours["seconds"]),
+        "bare_per_s": round(theirs["count"] / theirs["seconds"]),
+        "ratio": round(theirs["seconds"] / ours["seconds"] * ours["count"] / theirs["count"], 3),
+        "cpu_ratio": round(theirs["cpu_seconds"] / ours["cpu_seconds"] * ours["count"] / theirs["count"], 3),
+        "command_count": ours["count"],
+        "bare_count": theirs["count"],
+    }
+
+
 def write_episodes(lines: Path, episodes: int, agent_id: str, *, distinct: bool = False) -> None:
     """The generator's episodes as a JSONL file; ``distinct`` makes every request's text its own."""
     rng = random.Random(11)
@@ -363,17 +375,9 @@ def distinct_requests(episodes: int, workdir: Path) -> dict[str, Any]:
     bare_home.mkdir()
     ours = run_command(command_home, lines, agent_id, "distinct")
     theirs = run_bare(bare_home, lines, agent_id, written_labels(command_home / "lightning.db"), prompt)
-    return {
-        step: {
-            "command_per_s": round(ours[step]["count"] / ours[step]["seconds"]),
-            "bare_per_s": round(theirs[step]["count"] / theirs[step]["seconds"]),
-            "ratio": round(
-                theirs[step]["seconds"] / ours[step]["seconds"] * ours[step]["count"] / theirs[step]["count"],
-                3,
-            ),
-        }
-        for step in ("import", "label", "build")
-    } | {"episodes": episodes}
+    return {step: versus(ours[step], theirs[step]) for step in ("import", "label", "build")} | {
+        "episodes": episodes
+    }
 
 
 def versus_bare_loop(episodes: int, rounds: int, workdir: Path) -> dict[str, Any]:
@@ -398,17 +402,7 @@ def versus_bare_loop(episodes: int, rounds: int, workdir: Path) -> dict[str, Any
                 figures[side] = run_bare(home, lines, agent_id, labels, prompt)
         run: dict[str, Any] = {"round": number, "first": "command" if number % 2 == 0 else "bare"}
         for step in steps:
-            ours, theirs = figures["command"][step], figures["bare"][step]
-            run[step] = {
-                "command_per_s": round(ours["count"] / ours["seconds"]),
-                "bare_per_s": round(theirs["count"] / theirs["seconds"]),
-                "ratio": round(theirs["seconds"] / ours["seconds"] * ours["count"] / theirs["count"], 3),
-                "cpu_ratio": round(
-                    theirs["cpu_seconds"] / ours["cpu_seconds"] * ours["count"] / theirs["count"], 3
-                ),
-                "command_count": ours["count"],
-                "bare_count": theirs["count"],
-            }
+            run[step] = versus(figures["command"][step], figures["bare"][step])
         run["loadavg_1m_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         runs.append(run)
         print(f"versus bare loop, round {number}: {json.dumps(run)}", file=sys.stderr)
